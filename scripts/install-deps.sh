@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything image-builder, its tests and its fixture builder need on a
+# Debian 12 (bookworm) host, or an AlmaLinux/Fedora host with dnf. Idempotent:
+# a second run only checks. Needs root (or sudo).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+log() { echo "install-deps: $*" >&2; }
+
+debian_pkgs=(
+  # build
+  build-essential pkg-config clang libclang-dev libsolv-dev libsolvext-dev
+  # rpm world: fixture builder, dnf oracle
+  rpm rpm2cpio createrepo-c dnf gnupg python3-venv python3-pip
+  # disk and firmware tooling used by later stages and the recipes
+  fdisk dosfstools mtools sbsigntool xorriso cpio zstd xz-utils openssl
+  ovmf qemu-efi-aarch64 binutils-aarch64-linux-gnu
+)
+backports_pkgs=(qemu-system-x86 qemu-system-arm)
+
+if command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  changed=0
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    log "adding bookworm-backports (qemu-system 10 matches the installed qemu-utils)"
+    $SUDO tee /etc/apt/sources.list.d/bpo.sources >/dev/null <<'S'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+S
+    changed=1
+  fi
+  # arm64 .debs are downloaded (never installed) for the aarch64 fixture repo
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+    changed=1
+  fi
+  missing=()
+  for p in "${debian_pkgs[@]}" "${backports_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ "$changed" = 1 ] || [ ${#missing[@]} -gt 0 ] || [ ! -e /var/lib/apt/lists/deb.debian.org_debian_dists_bookworm-backports_InRelease ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    $SUDO apt-get install -y -qq --no-install-recommends "${debian_pkgs[@]}" >/dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports_pkgs[@]}" >/dev/null
+  fi
+elif command -v dnf >/dev/null 2>&1; then
+  $SUDO dnf install -y gcc clang clang-devel pkgconf libsolv-devel rpm-build rpm-sign \
+    createrepo_c dnf gnupg2 python3-pip dosfstools mtools sbsigntools xorriso cpio zstd \
+    openssl edk2-ovmf qemu-kvm qemu-img dpkg
+else
+  echo "install-deps: need apt-get (Debian 12) or dnf (AlmaLinux/Fedora)" >&2
+  exit 1
+fi

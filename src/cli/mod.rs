@@ -1,0 +1,60 @@
+//! Command-line structs (clap derive) and nothing else.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Build AlmaLinux bootc images, disk images and ISOs from one manifest.
+#[derive(Debug, Parser)]
+#[command(name = "image-builder", version, max_term_width = 80)]
+#[command(about = "Build AlmaLinux bootc images, disk images and ISOs from one TOML manifest")]
+#[command(after_help = "Exit status: 0 success, 1 build failed, 2 bad input.")]
+pub struct Cli {
+    /// Machine-readable output: JSON on stdout, one object (or JSON lines for progress)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the manifest's outputs
+    Build(BuildArgs),
+    /// Check a manifest against the distro and arch models; build nothing
+    Validate(SelectArgs),
+    /// Print everything a build would decide: repos, packages, disk, boot
+    Plan(SelectArgs),
+    /// List known distros and architectures
+    Distros,
+}
+
+/// Which arches and outputs of a manifest to work on.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Manifest file (TOML; osbuild blueprints work as they are)
+    pub manifest: PathBuf,
+    /// Only this architecture (repeatable); default: the manifest's, else the host's
+    #[arg(long = "arch", value_name = "ARCH")]
+    pub arches: Vec<String>,
+    /// Build this output type instead of the manifest's [[output]] (repeatable)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only the [[output]] with this name (repeatable)
+    #[arg(long, value_name = "OUTPUT")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Where artifacts go
+    #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+}

@@ -1,0 +1,36 @@
+//! One function per subcommand. Each returns data or an error; printing is
+//! here, exit codes are in `error`.
+
+pub mod build;
+pub mod plan;
+
+use crate::cli::{Cli, Command, SelectArgs};
+use crate::manifest::{self, validate::Selection, Document};
+use anyhow::Result;
+
+/// Output settings every command honors.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub json: bool,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx { json: cli.json };
+    match cli.command {
+        Command::Build(args) => build::run(ctx, &args),
+        Command::Validate(sel) => plan::validate(ctx, &sel),
+        Command::Plan(sel) => plan::plan(ctx, &sel),
+        Command::Distros => plan::distros(ctx),
+    }
+}
+
+pub(crate) fn load(sel: &SelectArgs) -> Result<(Document, Selection)> {
+    let doc = manifest::load(&sel.manifest)?;
+    let selection = Selection { arches: sel.arches.clone(), types: sel.types.clone(), only: sel.only.clone() };
+    Ok((doc, selection))
+}
+
+/// Prints a JSON value on stdout.
+pub(crate) fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+}

@@ -1,0 +1,19 @@
+//! image-builder: one declarative TOML manifest → AlmaLinux bootable
+//! artifacts.
+//!
+//! The pipeline runs one way: a manifest is parsed (`manifest`), checked
+//! against the distro and arch models (`distro`) and turned into a
+//! `plan::BuildPlan` that decides everything — repos, package sets, disk
+//! layout, boot chain — per arch and output. Later stages (resolve, fetch,
+//! install, customize, artifact builders, verify, publish) each take the
+//! previous stage's value. `commands` wires them to the CLI (`cli`);
+//! `tools` is the only place that spawns processes.
+
+pub mod cli;
+pub mod commands;
+pub mod distro;
+pub mod error;
+pub mod manifest;
+pub mod plan;
+pub mod report;
+pub mod tools;

@@ -1,0 +1,110 @@
+//! The only place that spawns processes.
+//!
+//! Every external tool runs through `run`: stdin closed, the command line
+//! logged at debug level, and on failure an error that carries the command
+//! and the tail of its stderr, so a failed build says which tool failed
+//! and why without re-running anything.
+
+use anyhow::{bail, Context, Result};
+use std::ffi::OsStr;
+use std::process::{Command, Stdio};
+
+/// How many bytes of stderr a failure message keeps.
+const STDERR_TAIL: usize = 2000;
+
+/// The captured result of a successful run.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Renders a command line for logs and errors, quoting where needed.
+pub fn display<S: AsRef<OsStr>>(program: &str, args: &[S]) -> String {
+    let mut s = program.to_string();
+    for a in args {
+        let a = a.as_ref().to_string_lossy();
+        s.push(' ');
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            s.push('\'');
+            s.push_str(&a.replace('\'', "'\\''"));
+            s.push('\'');
+        } else {
+            s.push_str(&a);
+        }
+    }
+    s
+}
+
+/// The last `max` bytes of `bytes` as text, starting at a line break when
+/// one is near.
+pub fn tail(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_end();
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &text[start..];
+    match cut.find('\n') {
+        Some(i) if i < max / 2 => format!("…{}", &cut[i..]),
+        _ => format!("…{cut}"),
+    }
+}
+
+/// Runs `program args`, capturing output; non-zero exit is an error.
+pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
+    let line = display(program, args);
+    crate::report::debug(format!("run: {line}"));
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    if !out.status.success() {
+        let code = out.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
+        let err = tail(&out.stderr, STDERR_TAIL);
+        if err.is_empty() {
+            bail!("`{line}` exited with {code}");
+        }
+        bail!("`{line}` exited with {code}:\n{err}");
+    }
+    Ok(Output { stdout: out.stdout, stderr: out.stderr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_table() {
+        assert_eq!(display("echo", &["a", "b c", "", "it's"]), "echo a 'b c' '' 'it'\\''s'");
+    }
+
+    #[test]
+    fn tail_keeps_the_end() {
+        let s = "line1\nline2\nline3\n".repeat(200);
+        let t = tail(s.as_bytes(), 50);
+        assert!(t.len() <= 60, "{t}");
+        assert!(t.ends_with("line3"));
+    }
+
+    #[test]
+    fn failures_carry_command_and_stderr() {
+        let e = run("sh", &["-c", "echo out; echo boom >&2; exit 3"]).unwrap_err().to_string();
+        assert!(e.contains("exited with 3"), "{e}");
+        assert!(e.contains("boom"), "{e}");
+        assert!(e.contains("sh -c"), "{e}");
+        let e = run("/nonexistent/tool", &["x"]).unwrap_err();
+        assert!(format!("{e:#}").contains("starting `/nonexistent/tool x`"));
+    }
+
+    #[test]
+    fn success_captures_stdout() {
+        let o = run("sh", &["-c", "printf hi"]).unwrap();
+        assert_eq!(o.stdout, b"hi");
+    }
+}
