@@ -21,11 +21,14 @@ step "cargo clippy -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
 step "cargo test"
+mkdir -p target
 cargo test --all-targets --no-fail-fast 2>&1 | tee target/test.log
 # Doc tests are part of the suite too.
-cargo test --doc --quiet
+cargo test --doc 2>&1 | tee -a target/test.log
 
 step "fuzz the manifest parser (${FUZZ_SECONDS:-60}s)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 step "done"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test.log

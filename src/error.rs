@@ -21,14 +21,21 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 /// Text form: `error: ...` with causes joined by ": ", and `hint:` lines.
 pub fn render_text(e: &anyhow::Error) -> String {
     if let Some(ManifestError::Invalid(diags)) = e.downcast_ref::<ManifestError>() {
-        return diags.iter().map(|d| format!("error: {d}")).collect::<Vec<_>>().join("\n\n");
+        return diags
+            .iter()
+            .map(|d| format!("error: {d}"))
+            .collect::<Vec<_>>()
+            .join("\n\n");
     }
     format!("error: {e:#}")
 }
 
 /// JSON form, printed on stdout with `--json`.
 pub fn render_json(e: &anyhow::Error) -> serde_json::Value {
-    let diags: Vec<Diagnostic> = e.downcast_ref::<ManifestError>().map(|m| m.diagnostics().to_vec()).unwrap_or_default();
+    let diags: Vec<Diagnostic> = e
+        .downcast_ref::<ManifestError>()
+        .map(|m| m.diagnostics().to_vec())
+        .unwrap_or_default();
     json!({
         "ok": false,
         "exit_code": exit_code(e),

@@ -9,7 +9,11 @@ fn main() {
     let json = cli.json;
     if let Err(e) = commands::run(cli) {
         if json {
-            println!("{}", serde_json::to_string_pretty(&error::render_json(&e)).expect("JSON values serialize"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&error::render_json(&e))
+                    .expect("JSON values serialize")
+            );
         } else {
             eprintln!("{}", error::render_text(&e));
         }

@@ -31,7 +31,11 @@ fn files(dir: &str) -> Vec<PathBuf> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "toml") {
-                out.push(p.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().to_path_buf());
+                out.push(
+                    p.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                        .unwrap()
+                        .to_path_buf(),
+                );
             }
         }
     }
@@ -49,7 +53,10 @@ fn every_example_manifest_validates_and_plans() {
         assert!(o.status.success(), "validate {m}: {}", text(&o.stderr));
         let o = run(&["plan", m]);
         assert!(o.status.success(), "plan {m}: {}", text(&o.stderr));
-        let snap = m.trim_start_matches("manifests/").trim_end_matches(".toml").replace('/', "__");
+        let snap = m
+            .trim_start_matches("manifests/")
+            .trim_end_matches(".toml")
+            .replace('/', "__");
         insta::assert_snapshot!(format!("plan__{snap}"), text(&o.stdout));
         let o = run(&["--json", "plan", m]);
         assert!(o.status.success());
@@ -67,18 +74,39 @@ fn examples_cover_every_distro_and_output_type() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         for a in v["arches"].as_array().unwrap() {
             for out in a["outputs"].as_array().unwrap() {
-                seen.insert((v["distro"]["id"].as_str().unwrap().to_string(), out["type"].as_str().unwrap().to_string()));
+                seen.insert((
+                    v["distro"]["id"].as_str().unwrap().to_string(),
+                    out["type"].as_str().unwrap().to_string(),
+                ));
             }
         }
     }
     for d in ["almalinux-9", "almalinux-10", "almalinux-kitten-10"] {
-        for t in ["tar", "oci", "ostree", "raw", "qcow2", "vmdk", "vhd", "ami", "gce", "iso-installer", "iso-live"] {
-            assert!(seen.contains(&(d.to_string(), t.to_string())), "no example builds {t} for {d}");
+        for t in [
+            "tar",
+            "oci",
+            "ostree",
+            "raw",
+            "qcow2",
+            "vmdk",
+            "vhd",
+            "ami",
+            "gce",
+            "iso-installer",
+            "iso-live",
+        ] {
+            assert!(
+                seen.contains(&(d.to_string(), t.to_string())),
+                "no example builds {t} for {d}"
+            );
         }
     }
     // AlmaLinux 8 has no bootc; everything else is covered.
     for t in ["tar", "ostree", "qcow2", "ami", "iso-installer", "iso-live"] {
-        assert!(seen.contains(&("almalinux-8".to_string(), t.to_string())), "no example builds {t} for almalinux-8");
+        assert!(
+            seen.contains(&("almalinux-8".to_string(), t.to_string())),
+            "no example builds {t} for almalinux-8"
+        );
     }
 }
 
@@ -91,13 +119,31 @@ fn plan_json_pins_one_example_in_full() {
 
 #[test]
 fn plan_type_and_arch_flags_override_the_manifest() {
-    let o = run(&["--json", "plan", "tests/blueprints/minimal.toml", "--type", "qcow2", "--arch", "aarch64"]);
+    let o = run(&[
+        "--json",
+        "plan",
+        "tests/blueprints/minimal.toml",
+        "--type",
+        "qcow2",
+        "--arch",
+        "aarch64",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["distro"]["id"], "almalinux-10", "missing distro defaults to almalinux-10");
+    assert_eq!(
+        v["distro"]["id"], "almalinux-10",
+        "missing distro defaults to almalinux-10"
+    );
     assert_eq!(v["arches"][0]["arch"], "aarch64");
     assert_eq!(v["arches"][0]["outputs"][0]["type"], "qcow2");
-    let o = run(&["plan", "manifests/almalinux-10/cloud.toml", "--only", "ami", "--arch", "x86_64"]);
+    let o = run(&[
+        "plan",
+        "manifests/almalinux-10/cloud.toml",
+        "--only",
+        "ami",
+        "--arch",
+        "x86_64",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let t = text(&o.stdout);
     assert!(t.contains("output ami"), "{t}");
@@ -108,9 +154,24 @@ fn plan_type_and_arch_flags_override_the_manifest() {
 #[test]
 fn bad_flags_are_input_errors() {
     for args in [
-        &["plan", "manifests/almalinux-10/cloud.toml", "--only", "qcow"][..],
-        &["plan", "manifests/almalinux-10/cloud.toml", "--arch", "ppc64le"],
-        &["plan", "manifests/almalinux-10/cloud.toml", "--arch", "sparc"],
+        &[
+            "plan",
+            "manifests/almalinux-10/cloud.toml",
+            "--only",
+            "qcow",
+        ][..],
+        &[
+            "plan",
+            "manifests/almalinux-10/cloud.toml",
+            "--arch",
+            "ppc64le",
+        ],
+        &[
+            "plan",
+            "manifests/almalinux-10/cloud.toml",
+            "--arch",
+            "sparc",
+        ],
         &["plan", "tests/blueprints/minimal.toml", "--type", "qcow"],
         &["build", "tests/blueprints/minimal.toml"],
         &["validate", "does/not/exist.toml"],
@@ -128,19 +189,38 @@ fn bad_flags_are_input_errors() {
 #[test]
 fn build_stops_after_planning_with_a_build_error() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(&["build", "manifests/fixture/qcow2.toml", "--output-dir", dir.path().to_str().unwrap()]);
+    let o = run(&[
+        "build",
+        "manifests/fixture/qcow2.toml",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("not available yet"));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing half-written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing half-written"
+    );
 }
 
 #[test]
 fn help_fits_80_columns() {
-    for args in [&["--help"][..], &["build", "--help"], &["plan", "--help"], &["validate", "--help"], &["distros", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["build", "--help"],
+        &["plan", "--help"],
+        &["validate", "--help"],
+        &["distros", "--help"],
+    ] {
         let o = run(args);
         assert!(o.status.success());
         for line in text(&o.stdout).lines() {
-            assert!(line.chars().count() <= 80, "{args:?}: {line:?} is {} wide", line.chars().count());
+            assert!(
+                line.chars().count() <= 80,
+                "{args:?}: {line:?} is {} wide",
+                line.chars().count()
+            );
         }
     }
 }
@@ -149,8 +229,22 @@ fn help_fits_80_columns() {
 fn distros_lists_every_distro() {
     let o = run(&["--json", "distros"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ids: Vec<&str> = v["distros"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["almalinux-8", "almalinux-9", "almalinux-10", "almalinux-kitten-10", "fixture"]);
+    let ids: Vec<&str> = v["distros"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "almalinux-8",
+            "almalinux-9",
+            "almalinux-10",
+            "almalinux-kitten-10",
+            "fixture"
+        ]
+    );
 }
 
 /// Each file in tests/malformed/ starts with `# expect: LINE:COL text`.
@@ -161,15 +255,23 @@ fn malformed_manifests_exit_2_with_location() {
     for f in all {
         let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&f)).unwrap();
         let header = src.lines().next().unwrap();
-        let expect = header.strip_prefix("# expect: ").unwrap_or_else(|| panic!("{f:?} lacks an expect header"));
+        let expect = header
+            .strip_prefix("# expect: ")
+            .unwrap_or_else(|| panic!("{f:?} lacks an expect header"));
         let (loc, needle) = expect.split_once(' ').unwrap();
         let f = f.to_str().unwrap();
         let o = run(&["validate", f]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{f}: {err}");
-        assert!(err.contains(&format!("{f}:{loc}: ")), "{f}: wanted {loc} in:\n{err}");
+        assert!(
+            err.contains(&format!("{f}:{loc}: ")),
+            "{f}: wanted {loc} in:\n{err}"
+        );
         assert!(err.contains(needle), "{f}: wanted {needle:?} in:\n{err}");
-        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
         // The JSON form carries the same location.
         let o = run(&["--json", "validate", f]);
         assert_eq!(o.status.code(), Some(2));

@@ -12,8 +12,15 @@ use serde_json::json;
 pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
     let (doc, selection) = load(&args.select)?;
     let p = plan::make(&doc, &selection)?;
-    let outputs: Vec<(String, String)> =
-        p.arches.iter().flat_map(|a| a.outputs.iter().map(move |o| (a.arch.clone(), o.name.clone()))).collect();
+    let outputs: Vec<(String, String)> = p
+        .arches
+        .iter()
+        .flat_map(|a| {
+            a.outputs
+                .iter()
+                .map(move |o| (a.arch.clone(), o.name.clone()))
+        })
+        .collect();
     if outputs.is_empty() {
         return Err(InputError(format!(
             "{}: nothing to build: the manifest has no [[output]]; pass --type (e.g. --type qcow2)",
@@ -22,7 +29,11 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
         .into());
     }
     if args.output_dir.exists() && !args.output_dir.is_dir() {
-        return Err(InputError(format!("--output-dir {} is not a directory", args.output_dir.display())).into());
+        return Err(InputError(format!(
+            "--output-dir {} is not a directory",
+            args.output_dir.display()
+        ))
+        .into());
     }
     if ctx.json {
         print_json(&json!({"event": "planned", "outputs": outputs}));

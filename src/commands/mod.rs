@@ -26,11 +26,18 @@ pub fn run(cli: Cli) -> Result<()> {
 
 pub(crate) fn load(sel: &SelectArgs) -> Result<(Document, Selection)> {
     let doc = manifest::load(&sel.manifest)?;
-    let selection = Selection { arches: sel.arches.clone(), types: sel.types.clone(), only: sel.only.clone() };
+    let selection = Selection {
+        arches: sel.arches.clone(),
+        types: sel.types.clone(),
+        only: sel.only.clone(),
+    };
     Ok((doc, selection))
 }
 
 /// Prints a JSON value on stdout.
 pub(crate) fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values serialize")
+    );
 }

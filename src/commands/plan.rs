@@ -10,7 +10,11 @@ use serde_json::json;
 pub fn validate(ctx: Ctx, sel: &SelectArgs) -> Result<()> {
     let (doc, selection) = load(sel)?;
     let p = plan::make(&doc, &selection)?;
-    let outputs: Vec<String> = p.arches.first().map(|a| a.outputs.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
+    let outputs: Vec<String> = p
+        .arches
+        .first()
+        .map(|a| a.outputs.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
     if ctx.json {
         print_json(&json!({
             "ok": true,
@@ -21,8 +25,17 @@ pub fn validate(ctx: Ctx, sel: &SelectArgs) -> Result<()> {
         }));
     } else {
         let arches: Vec<&str> = p.arches.iter().map(|a| a.arch.as_str()).collect();
-        let outs = if outputs.is_empty() { "no outputs (pass --type to build)".to_string() } else { outputs.join(", ") };
-        println!("{}: ok ({}; {}; {outs})", p.manifest, p.distro.id, arches.join(", "));
+        let outs = if outputs.is_empty() {
+            "no outputs (pass --type to build)".to_string()
+        } else {
+            outputs.join(", ")
+        };
+        println!(
+            "{}: ok ({}; {}; {outs})",
+            p.manifest,
+            p.distro.id,
+            arches.join(", ")
+        );
     }
     Ok(())
 }

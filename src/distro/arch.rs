@@ -104,7 +104,11 @@ pub const ARCHES: &[Arch] = &[
         name: "x86_64",
         basearch: "x86_64",
         rpm_arches: &["x86_64", "athlon", "i686", "i586", "i486", "i386", "noarch"],
-        oci: OciPlatform { os: "linux", architecture: "amd64", variant: None },
+        oci: OciPlatform {
+            os: "linux",
+            architecture: "amd64",
+            variant: None,
+        },
         efi: Some(X64_EFI),
         bios: true,
         prep: false,
@@ -122,8 +126,21 @@ pub const ARCHES: &[Arch] = &[
     Arch {
         name: "x86_64_v2",
         basearch: "x86_64_v2",
-        rpm_arches: &["x86_64_v2", "x86_64", "athlon", "i686", "i586", "i486", "i386", "noarch"],
-        oci: OciPlatform { os: "linux", architecture: "amd64", variant: Some("v2") },
+        rpm_arches: &[
+            "x86_64_v2",
+            "x86_64",
+            "athlon",
+            "i686",
+            "i586",
+            "i486",
+            "i386",
+            "noarch",
+        ],
+        oci: OciPlatform {
+            os: "linux",
+            architecture: "amd64",
+            variant: Some("v2"),
+        },
         efi: Some(X64_EFI),
         bios: true,
         prep: false,
@@ -142,7 +159,11 @@ pub const ARCHES: &[Arch] = &[
         name: "aarch64",
         basearch: "aarch64",
         rpm_arches: &["aarch64", "noarch"],
-        oci: OciPlatform { os: "linux", architecture: "arm64", variant: Some("v8") },
+        oci: OciPlatform {
+            os: "linux",
+            architecture: "arm64",
+            variant: Some("v8"),
+        },
         efi: Some(EfiNames {
             removable: "BOOTAA64.EFI",
             shim: "shimaa64.efi",
@@ -174,7 +195,11 @@ pub const ARCHES: &[Arch] = &[
         name: "ppc64le",
         basearch: "ppc64le",
         rpm_arches: &["ppc64le", "noarch"],
-        oci: OciPlatform { os: "linux", architecture: "ppc64le", variant: None },
+        oci: OciPlatform {
+            os: "linux",
+            architecture: "ppc64le",
+            variant: None,
+        },
         efi: None,
         bios: false,
         prep: true,
@@ -184,7 +209,12 @@ pub const ARCHES: &[Arch] = &[
             machine: "pseries",
             cpu: "POWER9",
             cpu_level: "power9",
-            firmware: QemuFirmware { uefi_code: None, uefi_vars_ms: None, uefi_vars_empty: None, builtin: "slof" },
+            firmware: QemuFirmware {
+                uefi_code: None,
+                uefi_vars_ms: None,
+                uefi_vars_empty: None,
+                builtin: "slof",
+            },
             console: "hvc0",
         },
     },
@@ -192,7 +222,11 @@ pub const ARCHES: &[Arch] = &[
         name: "s390x",
         basearch: "s390x",
         rpm_arches: &["s390x", "noarch"],
-        oci: OciPlatform { os: "linux", architecture: "s390x", variant: None },
+        oci: OciPlatform {
+            os: "linux",
+            architecture: "s390x",
+            variant: None,
+        },
         efi: None,
         bios: false,
         prep: false,
@@ -202,7 +236,12 @@ pub const ARCHES: &[Arch] = &[
             machine: "s390-ccw-virtio",
             cpu: "max",
             cpu_level: "z14",
-            firmware: QemuFirmware { uefi_code: None, uefi_vars_ms: None, uefi_vars_empty: None, builtin: "s390-ccw" },
+            firmware: QemuFirmware {
+                uefi_code: None,
+                uefi_vars_ms: None,
+                uefi_vars_empty: None,
+                builtin: "s390-ccw",
+            },
             console: "ttysclp0",
         },
     },
@@ -237,7 +276,12 @@ pub fn names() -> Vec<&'static str> {
 impl Arch {
     /// libsolv arch policy string: `x86_64_v2:x86_64:...` (noarch is implied).
     pub fn solver_policy(&self) -> String {
-        self.rpm_arches.iter().filter(|a| **a != "noarch").copied().collect::<Vec<_>>().join(":")
+        self.rpm_arches
+            .iter()
+            .filter(|a| **a != "noarch")
+            .copied()
+            .collect::<Vec<_>>()
+            .join(":")
     }
 
     /// Whether a package of RPM arch `rpm_arch` installs on this arch.
@@ -273,7 +317,11 @@ mod tests {
             ("s390x", "noarch", true),
         ];
         for (arch, rpm, ok) in cases {
-            assert_eq!(lookup(arch).unwrap().accepts(rpm), *ok, "{arch} accepts {rpm}");
+            assert_eq!(
+                lookup(arch).unwrap().accepts(rpm),
+                *ok,
+                "{arch} accepts {rpm}"
+            );
         }
     }
 
@@ -283,7 +331,10 @@ mod tests {
             assert_eq!(a.rpm_arches[0], a.name);
             assert_eq!(*a.rpm_arches.last().unwrap(), "noarch");
         }
-        assert_eq!(lookup("x86_64_v2").unwrap().solver_policy(), "x86_64_v2:x86_64:athlon:i686:i586:i486:i386");
+        assert_eq!(
+            lookup("x86_64_v2").unwrap().solver_policy(),
+            "x86_64_v2:x86_64:athlon:i686:i586:i486:i386"
+        );
     }
 
     #[test]
@@ -297,7 +348,11 @@ mod tests {
         ];
         for (arch, oci, variant) in cases {
             let a = lookup(arch).unwrap();
-            assert_eq!((a.oci.architecture, a.oci.variant), (oci, variant), "{arch}");
+            assert_eq!(
+                (a.oci.architecture, a.oci.variant),
+                (oci, variant),
+                "{arch}"
+            );
             assert_eq!(a.oci.os, "linux");
         }
     }
@@ -305,14 +360,26 @@ mod tests {
     #[test]
     fn efi_names_table() {
         let cases = [
-            ("x86_64", Some(("BOOTX64.EFI", "shimx64.efi", "grubx64.efi"))),
-            ("x86_64_v2", Some(("BOOTX64.EFI", "shimx64.efi", "grubx64.efi"))),
-            ("aarch64", Some(("BOOTAA64.EFI", "shimaa64.efi", "grubaa64.efi"))),
+            (
+                "x86_64",
+                Some(("BOOTX64.EFI", "shimx64.efi", "grubx64.efi")),
+            ),
+            (
+                "x86_64_v2",
+                Some(("BOOTX64.EFI", "shimx64.efi", "grubx64.efi")),
+            ),
+            (
+                "aarch64",
+                Some(("BOOTAA64.EFI", "shimaa64.efi", "grubaa64.efi")),
+            ),
             ("ppc64le", None),
             ("s390x", None),
         ];
         for (arch, want) in cases {
-            let got = lookup(arch).unwrap().efi.map(|e| (e.removable, e.shim, e.grub));
+            let got = lookup(arch)
+                .unwrap()
+                .efi
+                .map(|e| (e.removable, e.shim, e.grub));
             assert_eq!(got, want, "{arch}");
         }
     }
@@ -331,7 +398,10 @@ mod tests {
             assert_eq!((q.binary, q.machine, q.cpu), (bin, machine, cpu), "{arch}");
         }
         // The v2 CPU must not be the v3 one: that is the point of the v2 boot test.
-        assert_ne!(lookup("x86_64").unwrap().qemu.cpu, lookup("x86_64_v2").unwrap().qemu.cpu);
+        assert_ne!(
+            lookup("x86_64").unwrap().qemu.cpu,
+            lookup("x86_64_v2").unwrap().qemu.cpu
+        );
     }
 
     #[test]

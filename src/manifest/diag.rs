@@ -73,7 +73,14 @@ impl Diagnostic {
             }
             None => (0, 0, None),
         };
-        Diagnostic { file: file.to_string(), line, column, message, hints: vec![], excerpt }
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+            hints: vec![],
+            excerpt,
+        }
     }
 
     pub fn hint(mut self, h: impl Into<String>) -> Diagnostic {
@@ -85,7 +92,11 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )?;
         } else {
             write!(f, "{}: {}", self.file, self.message)?;
         }
@@ -104,7 +115,12 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(src, offset.min(src.len()));
     let before = &src[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -120,16 +136,25 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 fn excerpt(src: &str, span: Range<usize>) -> String {
     let start = floor_char_boundary(src, span.start.min(src.len()));
     let line_start = src[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = src[start..].find('\n').map(|i| start + i).unwrap_or(src.len());
+    let line_end = src[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(src.len());
     let text = src[line_start..line_end].trim_end_matches('\r');
     let (line, _) = line_col(src, start);
     let lead = src[line_start..start].chars().count();
     let end = floor_char_boundary(src, span.end.clamp(start, line_end));
     let width = src[start..end].chars().count().max(1);
     let gutter = " ".repeat(line.to_string().len());
-    let pad: String = src[line_start..start].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let pad: String = src[line_start..start]
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
     debug_assert_eq!(pad.chars().count(), lead);
-    format!("{gutter} |\n{line} | {text}\n{gutter} | {pad}{}", "^".repeat(width))
+    format!(
+        "{gutter} |\n{line} | {text}\n{gutter} | {pad}{}",
+        "^".repeat(width)
+    )
 }
 
 /// The span of the value at `path`, or of the closest ancestor that exists
@@ -141,10 +166,14 @@ pub fn locate(src: &str, path: &[Seg]) -> Option<Range<usize>> {
     let mut value: Option<&toml::Spanned<DeValue>> = None;
     for seg in path {
         let next = match (seg, value.map(|v| v.get_ref())) {
-            (Seg::Key(k), None) => table.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| (key.span(), v)),
-            (Seg::Key(k), Some(DeValue::Table(t))) => {
-                t.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| (key.span(), v))
-            }
+            (Seg::Key(k), None) => table
+                .iter()
+                .find(|(key, _)| key.get_ref() == k)
+                .map(|(key, v)| (key.span(), v)),
+            (Seg::Key(k), Some(DeValue::Table(t))) => t
+                .iter()
+                .find(|(key, _)| key.get_ref() == k)
+                .map(|(key, v)| (key.span(), v)),
             (Seg::Index(i), Some(DeValue::Array(a))) => a.get(*i).map(|v| (v.span(), v)),
             _ => None,
         };
@@ -165,7 +194,9 @@ pub fn locate(src: &str, path: &[Seg]) -> Option<Range<usize>> {
 /// The deepest key path whose key or value contains byte `offset`: used to
 /// name the table an unknown key sits in.
 pub fn path_at(src: &str, offset: usize) -> Vec<Seg> {
-    let Ok(doc) = DeTable::parse(src) else { return vec![] };
+    let Ok(doc) = DeTable::parse(src) else {
+        return vec![];
+    };
     let mut path = vec![];
     walk_table(doc.get_ref(), offset, &mut path);
     path
@@ -206,10 +237,14 @@ fn walk_value(v: &DeValue, offset: usize, path: &mut Vec<Seg>) {
 /// so look inside.
 fn contains_deep(v: &DeValue, offset: usize) -> bool {
     match v {
-        DeValue::Table(t) => t
+        DeValue::Table(t) => t.iter().any(|(k, v)| {
+            k.span().contains(&offset)
+                || v.span().contains(&offset)
+                || contains_deep(v.get_ref(), offset)
+        }),
+        DeValue::Array(a) => a
             .iter()
-            .any(|(k, v)| k.span().contains(&offset) || v.span().contains(&offset) || contains_deep(v.get_ref(), offset)),
-        DeValue::Array(a) => a.iter().any(|i| i.span().contains(&offset) || contains_deep(i.get_ref(), offset)),
+            .any(|i| i.span().contains(&offset) || contains_deep(i.get_ref(), offset)),
         _ => false,
     }
 }
@@ -246,7 +281,11 @@ pub fn from_toml_error(file: &str, src: &str, err: &toml::de::Error) -> Diagnost
             p
         })
         .unwrap_or_default();
-    let within = if table.is_empty() { "at the top level".to_string() } else { format!("in `{}`", path_string(&table)) };
+    let within = if table.is_empty() {
+        "at the top level".to_string()
+    } else {
+        format!("in `{}`", path_string(&table))
+    };
 
     if let Some((name, expected)) = split_expected(&raw, "unknown field `") {
         let mut d = Diagnostic::at(file, src, span, format!("unknown key `{name}` {within}"));
@@ -258,7 +297,12 @@ pub fn from_toml_error(file: &str, src: &str, err: &toml::de::Error) -> Diagnost
         return d;
     }
     if let Some((name, expected)) = split_expected(&raw, "unknown variant `") {
-        let mut d = Diagnostic::at(file, src, span, format!("unknown value \"{name}\" {within}"));
+        let mut d = Diagnostic::at(
+            file,
+            src,
+            span,
+            format!("unknown value \"{name}\" {within}"),
+        );
         if let Some(s) = nearest(&name, expected.iter().map(String::as_str)) {
             d = d.hint(format!("did you mean \"{s}\"?"));
         }
@@ -269,19 +313,38 @@ pub fn from_toml_error(file: &str, src: &str, err: &toml::de::Error) -> Diagnost
     }
     if let Some(rest) = raw.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
-        return Diagnostic::at(file, src, span, format!("missing required key `{name}` {within}"));
+        return Diagnostic::at(
+            file,
+            src,
+            span,
+            format!("missing required key `{name}` {within}"),
+        );
     }
     if let Some(rest) = raw.strip_prefix("invalid type: ") {
-        return Diagnostic::at(file, src, span, format!("wrong type {within}: found {}", rest.replace(", expected", ", expected")));
+        return Diagnostic::at(
+            file,
+            src,
+            span,
+            format!("wrong type {within}: found {rest}"),
+        );
     }
     if raw.starts_with("data did not match any variant of untagged enum") {
-        return Diagnostic::at(file, src, span, format!("value has the wrong shape {within}"));
+        return Diagnostic::at(
+            file,
+            src,
+            span,
+            format!("value has the wrong shape {within}"),
+        );
     }
     if raw.starts_with("duplicate key") {
         return Diagnostic::at(file, src, span, format!("{raw} {within}"));
     }
     // Syntax errors and our own custom messages (invalid size: ...).
-    let msg = if raw.starts_with("invalid size") { format!("{raw} {within}") } else { format!("TOML syntax: {raw}") };
+    let msg = if raw.starts_with("invalid size") {
+        format!("{raw} {within}")
+    } else {
+        format!("TOML syntax: {raw}")
+    };
     Diagnostic::at(file, src, span, msg)
 }
 
@@ -289,7 +352,12 @@ pub fn from_toml_error(file: &str, src: &str, err: &toml::de::Error) -> Diagnost
 fn split_expected(raw: &str, prefix: &str) -> Option<(String, Vec<String>)> {
     let rest = raw.strip_prefix(prefix)?;
     let (name, tail) = rest.split_once('`')?;
-    let expected = tail.split('`').skip(1).step_by(2).map(str::to_string).collect();
+    let expected = tail
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
     Some((name.to_string(), expected))
 }
 
@@ -327,6 +395,9 @@ mod tests {
     fn path_at_names_nested_tables() {
         let src = "[customizations]\nhostname = \"a\"\n[customizations.kernel]\nappend = \"x\"\n";
         let off = src.find("append").unwrap();
-        assert_eq!(path_string(&path_at(src, off)), "customizations.kernel.append");
+        assert_eq!(
+            path_string(&path_at(src, off)),
+            "customizations.kernel.append"
+        );
     }
 }

@@ -92,7 +92,10 @@ impl Document {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
 }
@@ -107,27 +110,43 @@ impl ManifestError {
 }
 
 fn render(diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n\n")
+    diags
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Parses manifest text; `file` is only used in messages.
 pub fn parse(text: &str, file: &Path) -> Result<Document, ManifestError> {
     let name = file.display().to_string();
     match toml::from_str::<Manifest>(text) {
-        Ok(manifest) => Ok(Document { path: file.to_path_buf(), text: text.to_string(), manifest }),
-        Err(e) => Err(ManifestError::Invalid(vec![diag::from_toml_error(&name, text, &e)])),
+        Ok(manifest) => Ok(Document {
+            path: file.to_path_buf(),
+            text: text.to_string(),
+            manifest,
+        }),
+        Err(e) => Err(ManifestError::Invalid(vec![diag::from_toml_error(
+            &name, text, &e,
+        )])),
     }
 }
 
 /// Reads and parses a manifest file.
 pub fn load(path: &Path) -> Result<Document, ManifestError> {
-    let bytes = std::fs::read(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         ManifestError::Invalid(vec![Diagnostic {
             file: path.display().to_string(),
             line: 0,
             column: 0,
-            message: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            message: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
             hints: vec![],
             excerpt: None,
         }])

@@ -127,7 +127,12 @@ impl OutputType {
     pub fn is_disk(self) -> bool {
         matches!(
             self,
-            OutputType::Raw | OutputType::Qcow2 | OutputType::Vmdk | OutputType::Vhd | OutputType::Ami | OutputType::Gce
+            OutputType::Raw
+                | OutputType::Qcow2
+                | OutputType::Vmdk
+                | OutputType::Vhd
+                | OutputType::Ami
+                | OutputType::Gce
         )
     }
 
@@ -203,7 +208,9 @@ pub struct Output {
 
 impl Output {
     pub fn name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.kind.as_str().to_string())
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.kind.as_str().to_string())
     }
 }
 

@@ -67,16 +67,31 @@ impl Size {
             .find(|(u, _)| *u == unit || (unit.is_empty() && *u == "b"))
             .map(|(_, m)| *m)
             .ok_or_else(|| {
-                format!("unknown unit \"{}\" in \"{s}\" (use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB)", unit.trim())
+                format!(
+                    "unknown unit \"{}\" in \"{s}\" (use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB)",
+                    unit.trim()
+                )
             })?;
         if let Some((int, frac)) = num.split_once('.') {
             if frac.contains('.') || (int.is_empty() && frac.is_empty()) {
                 return Err(format!("\"{s}\" is not a number"));
             }
-            let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| format!("\"{s}\" is too large"))? };
+            let int: u64 = if int.is_empty() {
+                0
+            } else {
+                int.parse().map_err(|_| format!("\"{s}\" is too large"))?
+            };
             let frac_digits = frac.len().min(9) as u32;
-            let frac_val: u64 = if frac.is_empty() { 0 } else { frac[..frac_digits as usize].parse().map_err(|_| format!("\"{s}\" is not a number"))? };
-            let whole = int.checked_mul(mult).ok_or_else(|| format!("\"{s}\" is too large"))?;
+            let frac_val: u64 = if frac.is_empty() {
+                0
+            } else {
+                frac[..frac_digits as usize]
+                    .parse()
+                    .map_err(|_| format!("\"{s}\" is not a number"))?
+            };
+            let whole = int
+                .checked_mul(mult)
+                .ok_or_else(|| format!("\"{s}\" is too large"))?;
             let part = (frac_val as u128 * mult as u128) / 10u128.pow(frac_digits);
             let total = whole as u128 + part;
             if total > u64::MAX as u128 {
@@ -88,7 +103,9 @@ impl Size {
             Ok(Size(total as u64))
         } else {
             let n: u64 = num.parse().map_err(|_| format!("\"{s}\" is too large"))?;
-            n.checked_mul(mult).map(Size).ok_or_else(|| format!("\"{s}\" is too large"))
+            n.checked_mul(mult)
+                .map(Size)
+                .ok_or_else(|| format!("\"{s}\" is too large"))
         }
     }
 }
@@ -98,7 +115,12 @@ impl fmt::Display for Size {
     /// "1536 MiB"), else bytes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
-        for (unit, m) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        for (unit, m) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
             if n >= m && n % m == 0 {
                 return write!(f, "{} {unit}", n / m);
             }
@@ -168,7 +190,16 @@ mod tests {
 
     #[test]
     fn rejects_table() {
-        for s in ["", "GiB", "10 parsecs", "1.2.3 GiB", "99999999999999999999", "20000000 TiB", "0.5 B", "-1 GiB"] {
+        for s in [
+            "",
+            "GiB",
+            "10 parsecs",
+            "1.2.3 GiB",
+            "99999999999999999999",
+            "20000000 TiB",
+            "0.5 B",
+            "-1 GiB",
+        ] {
             assert!(Size::parse(s).is_err(), "{s} should fail");
         }
     }

@@ -61,7 +61,11 @@ pub fn customization_support(name: &str, t: OutputType) -> Result<(), &'static s
 
 /// Effective distro id of a manifest.
 pub fn distro_name(doc: &Document) -> &str {
-    doc.manifest.distro.as_deref().filter(|s| !s.is_empty()).unwrap_or(distro::DEFAULT_DISTRO)
+    doc.manifest
+        .distro
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(distro::DEFAULT_DISTRO)
 }
 
 /// Checks the manifest against the models. On success returns the distro.
@@ -72,7 +76,14 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
 
     let name = distro_name(doc);
     let distro = match distro::lookup(name) {
-        Err(e) => return Err(vec![Diagnostic::at(&file, &doc.text, None, format!("internal distro data: {e}"))]),
+        Err(e) => {
+            return Err(vec![Diagnostic::at(
+                &file,
+                &doc.text,
+                None,
+                format!("internal distro data: {e}"),
+            )])
+        }
         Ok(Some(d)) => d,
         Ok(None) => {
             let ids = distro::ids();
@@ -98,10 +109,28 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     for a in &sel.arches {
         match arch::lookup(a) {
             None => out.push(arch_diag(&file, a, "--arch")),
-            Some(ar) if !listed.is_empty() && !listed.iter().any(|(_, l)| arch::lookup(l).map(|x| x.name) == Some(ar.name)) => {
-                out.push(Diagnostic::at(&file, &doc.text, None, format!("--arch {a} is not among the manifest's architectures")).hint(
-                    format!("the manifest builds for: {}", listed.iter().map(|(_, l)| *l).collect::<Vec<_>>().join(", ")),
-                ))
+            Some(ar)
+                if !listed.is_empty()
+                    && !listed
+                        .iter()
+                        .any(|(_, l)| arch::lookup(l).map(|x| x.name) == Some(ar.name)) =>
+            {
+                out.push(
+                    Diagnostic::at(
+                        &file,
+                        &doc.text,
+                        None,
+                        format!("--arch {a} is not among the manifest's architectures"),
+                    )
+                    .hint(format!(
+                        "the manifest builds for: {}",
+                        listed
+                            .iter()
+                            .map(|(_, l)| *l)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                )
             }
             Some(ar) if !distro.supports_arch(ar.name) => out.push(Diagnostic::at(
                 &file,
@@ -114,8 +143,11 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     }
     if !m.architecture.as_deref().unwrap_or_default().is_empty() && !m.architectures.is_empty() {
         out.push(
-            doc.diag(&["architecture".into()], "both `architecture` and `architectures` are set")
-                .hint("use `architectures = [...]` alone to build several"),
+            doc.diag(
+                &["architecture".into()],
+                "both `architecture` and `architectures` are set",
+            )
+            .hint("use `architectures = [...]` alone to build several"),
         );
     }
 
@@ -124,8 +156,11 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     for (i, o) in m.output.iter().enumerate() {
         if !names.insert(o.name()) {
             out.push(
-                doc.diag(&["output".into(), i.into()], format!("two outputs are named \"{}\"", o.name()))
-                    .hint("give one of them a distinct `name`"),
+                doc.diag(
+                    &["output".into(), i.into()],
+                    format!("two outputs are named \"{}\"", o.name()),
+                )
+                .hint("give one of them a distinct `name`"),
             );
         }
         check_output_options(doc, i, o, &mut out);
@@ -133,7 +168,12 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     for t in &sel.types {
         if OutputType::parse(t).is_none() {
             let all: Vec<&str> = OutputType::ALL.iter().map(|t| t.as_str()).collect();
-            let mut d = Diagnostic::at(&file, &doc.text, None, format!("unknown output type \"{t}\" (--type)"));
+            let mut d = Diagnostic::at(
+                &file,
+                &doc.text,
+                None,
+                format!("unknown output type \"{t}\" (--type)"),
+            );
             if let Some(n) = diag::nearest(t, all.iter().copied()) {
                 d = d.hint(format!("did you mean \"{n}\"?"));
             }
@@ -143,7 +183,12 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     for o in &sel.only {
         if !m.output.iter().any(|x| x.name() == *o) {
             let have: Vec<String> = m.output.iter().map(|x| x.name()).collect();
-            let mut d = Diagnostic::at(&file, &doc.text, None, format!("--only {o}: the manifest has no output of that name"));
+            let mut d = Diagnostic::at(
+                &file,
+                &doc.text,
+                None,
+                format!("--only {o}: the manifest has no output of that name"),
+            );
             if let Some(n) = diag::nearest(o, have.iter().map(String::as_str)) {
                 d = d.hint(format!("did you mean \"{n}\"?"));
             }
@@ -160,9 +205,13 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
                     out.push(
                         doc.diag(
                             &["customizations".into(), name.into()],
-                            format!("customization `{name}` cannot be honored by the {t} output: {why}"),
+                            format!(
+                                "customization `{name}` cannot be honored by the {t} output: {why}"
+                            ),
                         )
-                        .hint(format!("remove [customizations.{name}] or build a different output type")),
+                        .hint(format!(
+                            "remove [customizations.{name}] or build a different output type"
+                        )),
                     );
                 }
             }
@@ -172,13 +221,34 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     // Modularity.
     if !distro.modularity {
         if !m.enabled_modules.is_empty() {
-            out.push(doc.diag(&["enabled_modules".into()], format!("{} has no module streams", distro.name)));
+            out.push(doc.diag(
+                &["enabled_modules".into()],
+                format!("{} has no module streams", distro.name),
+            ));
         }
         if !m.modules.is_empty() {
-            out.push(doc.diag(&["modules".into()], format!("{} has no module streams", distro.name)));
+            out.push(doc.diag(
+                &["modules".into()],
+                format!("{} has no module streams", distro.name),
+            ));
         }
     }
 
+    if let Some(c) = &m.customizations {
+        for (i, f) in c.filesystem.iter().enumerate() {
+            if let Err(why) = crate::plan::layout::check_mountpoint(&f.mountpoint) {
+                out.push(doc.diag(
+                    &[
+                        "customizations".into(),
+                        "filesystem".into(),
+                        i.into(),
+                        "mountpoint".into(),
+                    ],
+                    why,
+                ));
+            }
+        }
+    }
     check_boot(doc, distro, &mut out);
     check_repositories(doc, &mut out);
 
@@ -192,26 +262,47 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
 /// Output types that will be built, each with the manifest path to blame.
 pub fn selected_types(doc: &Document, sel: &Selection) -> Vec<(Vec<Seg>, OutputType)> {
     if !sel.types.is_empty() {
-        return sel.types.iter().filter_map(|t| OutputType::parse(t)).map(|t| (vec![], t)).collect();
+        return sel
+            .types
+            .iter()
+            .filter_map(|t| OutputType::parse(t))
+            .map(|t| (vec![], t))
+            .collect();
     }
     doc.manifest
         .output
         .iter()
         .enumerate()
         .filter(|(_, o)| sel.only.is_empty() || sel.only.contains(&o.name()))
-        .map(|(i, o)| (vec![Seg::from("output"), Seg::from(i), Seg::from("type")], o.kind))
+        .map(|(i, o)| {
+            (
+                vec![Seg::from("output"), Seg::from(i), Seg::from("type")],
+                o.kind,
+            )
+        })
         .collect()
 }
 
 fn arch_diag(file: &str, a: &str, what: &str) -> Diagnostic {
-    let mut d = Diagnostic::at(file, "", None, format!("unknown architecture \"{a}\" ({what})"));
+    let mut d = Diagnostic::at(
+        file,
+        "",
+        None,
+        format!("unknown architecture \"{a}\" ({what})"),
+    );
     if let Some(n) = diag::nearest(a, arch::names()) {
         d = d.hint(format!("did you mean \"{n}\"?"));
     }
     d.hint(format!("architectures: {}", arch::names().join(", ")))
 }
 
-fn check_arch(doc: &Document, distro: &DistroDef, path: &[Seg], a: &str, out: &mut Vec<Diagnostic>) {
+fn check_arch(
+    doc: &Document,
+    distro: &DistroDef,
+    path: &[Seg],
+    a: &str,
+    out: &mut Vec<Diagnostic>,
+) {
     match arch::lookup(a) {
         None => {
             let mut d = doc.diag(path, format!("unknown architecture \"{a}\""));
@@ -221,14 +312,26 @@ fn check_arch(doc: &Document, distro: &DistroDef, path: &[Seg], a: &str, out: &m
             out.push(d.hint(format!("architectures: {}", arch::names().join(", "))));
         }
         Some(ar) if !distro.supports_arch(ar.name) => out.push(
-            doc.diag(path, format!("{} is not built for {}", distro.name, ar.name))
-                .hint(format!("{} builds for: {}", distro.name, distro.arches.join(", "))),
+            doc.diag(
+                path,
+                format!("{} is not built for {}", distro.name, ar.name),
+            )
+            .hint(format!(
+                "{} builds for: {}",
+                distro.name,
+                distro.arches.join(", ")
+            )),
         ),
         Some(_) => {}
     }
 }
 
-fn check_output_options(doc: &Document, i: usize, o: &super::ours::Output, out: &mut Vec<Diagnostic>) {
+fn check_output_options(
+    doc: &Document,
+    i: usize,
+    o: &super::ours::Output,
+    out: &mut Vec<Diagnostic>,
+) {
     let t = o.kind;
     let wrong = |table: &str, fits: &str| {
         doc.diag(
@@ -252,21 +355,33 @@ fn check_output_options(doc: &Document, i: usize, o: &super::ours::Output, out: 
         out.push(wrong("vhd", "vhd"));
     }
     if o.partition_table.is_some() && !t.is_disk() {
-        out.push(doc.diag(&["output".into(), i.into(), "partition_table".into()], format!("a {t} output has no partition table")));
+        out.push(doc.diag(
+            &["output".into(), i.into(), "partition_table".into()],
+            format!("a {t} output has no partition table"),
+        ));
     }
     if o.size.is_some() && !(t.is_disk() || t == OutputType::IsoInstaller) {
-        out.push(doc.diag(&["output".into(), i.into(), "size".into()], format!("a {t} output has no disk size")));
+        out.push(doc.diag(
+            &["output".into(), i.into(), "size".into()],
+            format!("a {t} output has no disk size"),
+        ));
     }
     if let Some(iso) = &o.iso {
         if let Some(v) = &iso.volume_id {
             if v.len() > 32 {
-                out.push(doc.diag(&["output".into(), i.into(), "iso".into(), "volume_id".into()], "ISO 9660 volume ids are at most 32 characters"));
+                out.push(doc.diag(
+                    &["output".into(), i.into(), "iso".into(), "volume_id".into()],
+                    "ISO 9660 volume ids are at most 32 characters",
+                ));
             }
         }
     }
     if let Some(f) = &o.filename {
         if f.is_empty() || f.contains('/') || f == "." || f == ".." {
-            out.push(doc.diag(&["output".into(), i.into(), "filename".into()], format!("filename \"{f}\" must be a plain file name")));
+            out.push(doc.diag(
+                &["output".into(), i.into(), "filename".into()],
+                format!("filename \"{f}\" must be a plain file name"),
+            ));
         }
     }
 }
@@ -285,13 +400,19 @@ fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagnostic>) {
                 Firmware::Bios => ar.has_uefi() && !ar.bios,
             };
             if bad {
-                out.push(doc.diag(&["boot".into(), "firmware".into()], format!("firmware \"{}\" does not exist on {a}", fw.as_str())));
+                out.push(doc.diag(
+                    &["boot".into(), "firmware".into()],
+                    format!("firmware \"{}\" does not exist on {a}", fw.as_str()),
+                ));
             }
         }
     }
     if let Some(SecureBootMode::Distro | SecureBootMode::Custom) = b.secureboot {
         if b.firmware == Some(Firmware::Bios) {
-            out.push(doc.diag(&["boot".into(), "secureboot".into()], "Secure Boot needs UEFI, and firmware is \"bios\""));
+            out.push(doc.diag(
+                &["boot".into(), "secureboot".into()],
+                "Secure Boot needs UEFI, and firmware is \"bios\"",
+            ));
         }
     }
     if b.secureboot == Some(SecureBootMode::Custom) {
@@ -303,7 +424,10 @@ fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagnostic>) {
             );
         }
     } else if b.keys.is_some() {
-        out.push(doc.diag(&["boot".into(), "keys".into()], "[boot.keys] is only used with secureboot = \"custom\""));
+        out.push(doc.diag(
+            &["boot".into(), "keys".into()],
+            "[boot.keys] is only used with secureboot = \"custom\"",
+        ));
     }
 }
 
@@ -313,18 +437,35 @@ fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
     for (i, r) in m.repositories.iter().enumerate() {
         let p = |k: &str| vec![Seg::from("repositories"), Seg::from(i), Seg::from(k)];
         if r.id.trim().is_empty() || r.id.contains(char::is_whitespace) || r.id.contains('/') {
-            out.push(doc.diag(&p("id"), format!("repository id \"{}\" must be a non-empty word", r.id)));
+            out.push(doc.diag(
+                &p("id"),
+                format!("repository id \"{}\" must be a non-empty word", r.id),
+            ));
         }
         if !ids.insert(r.id.clone()) {
             out.push(doc.diag(&p("id"), format!("two repositories have id \"{}\"", r.id)));
         }
         let urls = r.baseurl.to_vec();
         if urls.is_empty() && r.mirrorlist.is_none() && r.metalink.is_none() {
-            out.push(doc.diag(&[Seg::from("repositories"), Seg::from(i)], format!("repository \"{}\" needs baseurl, mirrorlist or metalink", r.id)));
+            out.push(doc.diag(
+                &[Seg::from("repositories"), Seg::from(i)],
+                format!(
+                    "repository \"{}\" needs baseurl, mirrorlist or metalink",
+                    r.id
+                ),
+            ));
         }
-        for u in urls.iter().chain(r.mirrorlist.iter()).chain(r.metalink.iter()) {
-            if !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://")) {
-                out.push(doc.diag(&p("baseurl"), format!("\"{u}\" is not an http(s):// or file:// URL")));
+        for u in urls
+            .iter()
+            .chain(r.mirrorlist.iter())
+            .chain(r.metalink.iter())
+        {
+            if !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://"))
+            {
+                out.push(doc.diag(
+                    &p("baseurl"),
+                    format!("\"{u}\" is not an http(s):// or file:// URL"),
+                ));
             }
         }
         for a in &r.arches {
@@ -333,11 +474,18 @@ fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    let distro_repos = m.build.as_ref().and_then(|b| b.distro_repos).unwrap_or(true);
+    let distro_repos = m
+        .build
+        .as_ref()
+        .and_then(|b| b.distro_repos)
+        .unwrap_or(true);
     if !distro_repos && m.repositories.is_empty() {
         out.push(
-            doc.diag(&["build".into(), "distro_repos".into()], "distro_repos = false and no [[repositories]]: nothing to install from")
-                .hint("add a [[repositories]] table or drop distro_repos = false"),
+            doc.diag(
+                &["build".into(), "distro_repos".into()],
+                "distro_repos = false and no [[repositories]]: nothing to install from",
+            )
+            .hint("add a [[repositories]] table or drop distro_repos = false"),
         );
     }
 }

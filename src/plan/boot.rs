@@ -48,14 +48,24 @@ pub fn firmware(m: &Manifest, ar: &Arch, t: OutputType) -> Firmware {
 
 /// The boot plan of a bootable output (None for tar/oci/ostree, which boot
 /// only once deployed).
-pub fn plan(doc: &Document, distro: &DistroDef, ar: &Arch, t: OutputType, fw: Firmware) -> Option<BootPlan> {
+pub fn plan(
+    doc: &Document,
+    distro: &DistroDef,
+    ar: &Arch,
+    t: OutputType,
+    fw: Firmware,
+) -> Option<BootPlan> {
     if !t.is_bootable() {
         return None;
     }
     let m = &doc.manifest;
     let b = m.boot.clone().unwrap_or_default();
     let uefi = matches!(fw, Firmware::Uefi | Firmware::Hybrid) && ar.has_uefi();
-    let sb = if uefi { b.secureboot.unwrap_or(SecureBootMode::Distro) } else { SecureBootMode::Off };
+    let sb = if uefi {
+        b.secureboot.unwrap_or(SecureBootMode::Distro)
+    } else {
+        SecureBootMode::Off
+    };
     let uki = b.uki.unwrap_or(sb == SecureBootMode::Custom);
     let vendor = &distro.efi_vendor;
     let mut chain = vec![];
@@ -64,18 +74,39 @@ pub fn plan(doc: &Document, distro: &DistroDef, ar: &Arch, t: OutputType, fw: Fi
     if uefi {
         let efi = ar.efi.expect("uefi arch has EFI names");
         chain.push(match sb {
-            SecureBootMode::Distro => "UEFI firmware, Secure Boot enforced, Microsoft keys".to_string(),
-            SecureBootMode::Custom => "UEFI firmware, Secure Boot enforced, our PK/KEK/db enrolled".to_string(),
+            SecureBootMode::Distro => {
+                "UEFI firmware, Secure Boot enforced, Microsoft keys".to_string()
+            }
+            SecureBootMode::Custom => {
+                "UEFI firmware, Secure Boot enforced, our PK/KEK/db enrolled".to_string()
+            }
             SecureBootMode::Off => "UEFI firmware, Secure Boot off".to_string(),
         });
         if uki {
-            chain.push(format!("EFI/BOOT/{} = unified kernel image ({} + kernel + initramfs + cmdline){}", efi.removable, efi.stub, signed_by(sb)));
+            chain.push(format!(
+                "EFI/BOOT/{} = unified kernel image ({} + kernel + initramfs + cmdline){}",
+                efi.removable,
+                efi.stub,
+                signed_by(sb)
+            ));
         } else {
-            chain.push(format!("EFI/BOOT/{} = {} (shim, Microsoft-signed), EFI/BOOT/{}", efi.removable, efi.shim, efi.fallback));
-            chain.push(format!("EFI/{vendor}/{}, EFI/{vendor}/{}, EFI/{vendor}/{}", efi.shim, efi.mokmanager, efi.csv));
+            chain.push(format!(
+                "EFI/BOOT/{} = {} (shim, Microsoft-signed), EFI/BOOT/{}",
+                efi.removable, efi.shim, efi.fallback
+            ));
+            chain.push(format!(
+                "EFI/{vendor}/{}, EFI/{vendor}/{}, EFI/{vendor}/{}",
+                efi.shim, efi.mokmanager, efi.csv
+            ));
             chain.push(format!("EFI/{vendor}/{} (GRUB{})", efi.grub, signed_by(sb)));
-            chain.push(format!("EFI/{}/grub.cfg: finds /boot by filesystem UUID, loads /boot/grub2/grub.cfg", distro.grub_efi_dir()));
-            chain.push(format!("/boot/loader/entries/*.conf (BLS) → kernel (dracut initramfs){}", signed_by(sb)));
+            chain.push(format!(
+                "EFI/{}/grub.cfg: finds /boot by filesystem UUID, loads /boot/grub2/grub.cfg",
+                distro.grub_efi_dir()
+            ));
+            chain.push(format!(
+                "/boot/loader/entries/*.conf (BLS) → kernel (dracut initramfs){}",
+                signed_by(sb)
+            ));
         }
     }
     if matches!(fw, Firmware::Bios | Firmware::Hybrid) && ar.bios {
@@ -89,14 +120,22 @@ pub fn plan(doc: &Document, distro: &DistroDef, ar: &Arch, t: OutputType, fw: Fi
         chain.push("Open Firmware (SLOF) → GRUB core.elf in the PReP partition → /boot/grub2/grub.cfg → BLS entries".to_string());
     }
     if ar.name == "s390x" {
-        chain.push("IPL: zipl boot record (s390utils) reads the BLS entries in /boot/loader/entries".to_string());
+        chain.push(
+            "IPL: zipl boot record (s390utils) reads the BLS entries in /boot/loader/entries"
+                .to_string(),
+        );
     }
 
     let mut cmdline: Vec<String> = distro.kernel_cmdline.clone();
     if let Some(bd) = distro.boot.get(ar.name) {
         cmdline.extend(bd.cmdline.iter().cloned());
     }
-    cmdline.extend(b.cmdline.to_vec().iter().flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()));
+    cmdline.extend(
+        b.cmdline
+            .to_vec()
+            .iter()
+            .flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()),
+    );
     if let Some(c) = &m.customizations {
         cmdline.extend(super::custom::kernel_append(c));
     }
@@ -106,21 +145,34 @@ pub fn plan(doc: &Document, distro: &DistroDef, ar: &Arch, t: OutputType, fw: Fi
     let firmware = if uefi {
         let code = q.firmware.uefi_code.unwrap_or("?");
         let vars = match sb {
-            SecureBootMode::Custom => "enrollment of our keys into a copy of ".to_string() + q.firmware.uefi_vars_empty.unwrap_or("?"),
+            SecureBootMode::Custom => {
+                "enrollment of our keys into a copy of ".to_string()
+                    + q.firmware.uefi_vars_empty.unwrap_or("?")
+            }
             _ => "a fresh copy of ".to_string() + q.firmware.uefi_vars_ms.unwrap_or("?"),
         };
         format!("{code} + {vars}")
     } else {
         q.firmware.builtin.to_string()
     };
-    let machine = if uefi && ar.name.starts_with("x86_64") { format!("{},smm=on", q.machine) } else { q.machine.to_string() };
+    let machine = if uefi && ar.name.starts_with("x86_64") {
+        format!("{},smm=on", q.machine)
+    } else {
+        q.machine.to_string()
+    };
     Some(BootPlan {
         firmware: fw,
         secureboot: sb,
         uki,
         chain,
         cmdline,
-        verify: VerifyPlan { qemu: q.binary.into(), machine, cpu: q.cpu.into(), firmware, accel: "tcg".into() },
+        verify: VerifyPlan {
+            qemu: q.binary.into(),
+            machine,
+            cpu: q.cpu.into(),
+            firmware,
+            accel: "tcg".into(),
+        },
     })
 }
 

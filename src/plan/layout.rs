@@ -107,21 +107,43 @@ fn mbr(t: &str) -> String {
 }
 
 /// Mountpoints we refuse: they must live on the root filesystem.
-const ON_ROOT: &[&str] = &["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/dev", "/proc", "/sys", "/run", "/var/lib/rpm"];
+const ON_ROOT: &[&str] = &[
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/var/lib/rpm",
+];
 
 /// Checks a mountpoint from a customization; returns why it is refused.
 pub fn check_mountpoint(mp: &str) -> Result<(), String> {
     if !mp.starts_with('/') {
         return Err(format!("mountpoint \"{mp}\" is not absolute"));
     }
-    if mp.len() > 1 && mp.ends_with('/') || mp.contains("//") || mp.split('/').any(|c| c == "." || c == "..") {
+    if mp.len() > 1 && mp.ends_with('/')
+        || mp.contains("//")
+        || mp.split('/').any(|c| c == "." || c == "..")
+    {
         return Err(format!("mountpoint \"{mp}\" is not a clean path"));
     }
-    if ON_ROOT.iter().any(|r| mp == *r || mp.starts_with(&format!("{r}/"))) {
-        return Err(format!("mountpoint \"{mp}\" must stay on the root filesystem"));
+    if ON_ROOT
+        .iter()
+        .any(|r| mp == *r || mp.starts_with(&format!("{r}/")))
+    {
+        return Err(format!(
+            "mountpoint \"{mp}\" must stay on the root filesystem"
+        ));
     }
     if mp == "/boot/efi" {
-        return Err("the ESP (/boot/efi) is laid out by the boot chain, not a customization".into());
+        return Err(
+            "the ESP (/boot/efi) is laid out by the boot chain, not a customization".into(),
+        );
     }
     Ok(())
 }
@@ -148,14 +170,29 @@ fn label_for(mp: &str) -> String {
 /// Decides the layout. Errors are sentences for the user.
 pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
     let arch = input.arch;
-    let table = input.table.unwrap_or(if arch.prep || arch.name == "s390x" { PartitionTableType::Dos } else { PartitionTableType::Gpt });
+    let table = input.table.unwrap_or(if arch.prep || arch.name == "s390x" {
+        PartitionTableType::Dos
+    } else {
+        PartitionTableType::Gpt
+    });
     let gpt = table == PartitionTableType::Gpt;
     let mut parts: Vec<Partition> = vec![];
-    let mut push = |role, label: &str, gpt_type: &str, mbr_type: &str, size: u64, fs: Option<&str>, mp: Option<&str>, bootable: bool| {
+    let mut push = |role,
+                    label: &str,
+                    gpt_type: &str,
+                    mbr_type: &str,
+                    size: u64,
+                    fs: Option<&str>,
+                    mp: Option<&str>,
+                    bootable: bool| {
         parts.push(Partition {
             role,
             label: label.to_string(),
-            type_id: if gpt { gpt_type.to_string() } else { mbr(mbr_type) },
+            type_id: if gpt {
+                gpt_type.to_string()
+            } else {
+                mbr(mbr_type)
+            },
             start: 0,
             size: align(size),
             fs: fs.map(str::to_string),
@@ -168,13 +205,40 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
     let uefi = matches!(input.firmware, Firmware::Uefi | Firmware::Hybrid) && arch.has_uefi();
     let bios = matches!(input.firmware, Firmware::Bios | Firmware::Hybrid) && arch.bios;
     if bios && gpt {
-        push(Role::BiosBoot, "bios-boot", guid::BIOS_BOOT, "", MIB, None, None, false);
+        push(
+            Role::BiosBoot,
+            "bios-boot",
+            guid::BIOS_BOOT,
+            "",
+            MIB,
+            None,
+            None,
+            false,
+        );
     }
     if arch.prep {
-        push(Role::Prep, "prep", guid::PREP, "0x41", 4 * MIB, None, None, true);
+        push(
+            Role::Prep,
+            "prep",
+            guid::PREP,
+            "0x41",
+            4 * MIB,
+            None,
+            None,
+            true,
+        );
     }
     if uefi {
-        push(Role::Esp, "esp", guid::ESP, "0xef", 200 * MIB, Some("vfat"), Some("/boot/efi"), false);
+        push(
+            Role::Esp,
+            "esp",
+            guid::ESP,
+            "0xef",
+            200 * MIB,
+            Some("vfat"),
+            Some("/boot/efi"),
+            false,
+        );
     }
 
     let mut reqs: Vec<FsRequest> = input.filesystems.to_vec();
@@ -184,12 +248,14 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
             return Err(format!("mountpoint \"{}\" is given twice", w[0].mountpoint));
         }
     }
-    for r in &reqs {
+    for r in reqs.iter().filter(|r| r.fs.as_deref() != Some("swap")) {
         check_mountpoint(&r.mountpoint)?;
     }
     let boot_req = reqs.iter().find(|r| r.mountpoint == "/boot");
     let boot_size = boot_req.map(|r| r.minsize.max(512 * MIB)).unwrap_or(GIB);
-    let boot_fs = boot_req.and_then(|r| r.fs.clone()).unwrap_or_else(|| input.default_fs.to_string());
+    let boot_fs = boot_req
+        .and_then(|r| r.fs.clone())
+        .unwrap_or_else(|| input.default_fs.to_string());
     push(
         Role::Boot,
         "boot",
@@ -200,21 +266,53 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
         Some("/boot"),
         !gpt && !arch.prep,
     );
-    for r in reqs.iter().filter(|r| r.mountpoint != "/" && r.mountpoint != "/boot") {
+    for r in reqs
+        .iter()
+        .filter(|r| r.mountpoint != "/" && r.mountpoint != "/boot")
+    {
         let fs = r.fs.clone().unwrap_or_else(|| input.default_fs.to_string());
         if fs == "swap" {
-            push(Role::Swap, &r.label.clone().unwrap_or_else(|| "swap".into()), guid::SWAP, "0x82", r.minsize, Some("swap"), None, false);
+            push(
+                Role::Swap,
+                &r.label.clone().unwrap_or_else(|| "swap".into()),
+                guid::SWAP,
+                "0x82",
+                r.minsize,
+                Some("swap"),
+                None,
+                false,
+            );
         } else {
             let label = r.label.clone().unwrap_or_else(|| label_for(&r.mountpoint));
-            push(Role::Data, &label, data_guid(arch, &r.mountpoint), "0x83", r.minsize, Some(&fs), Some(&r.mountpoint), false);
+            push(
+                Role::Data,
+                &label,
+                data_guid(arch, &r.mountpoint),
+                "0x83",
+                r.minsize,
+                Some(&fs),
+                Some(&r.mountpoint),
+                false,
+            );
         }
     }
     if let Some(s) = input.swap {
-        push(Role::Swap, "swap", guid::SWAP, "0x82", s, Some("swap"), None, false);
+        push(
+            Role::Swap,
+            "swap",
+            guid::SWAP,
+            "0x82",
+            s,
+            Some("swap"),
+            None,
+            false,
+        );
     }
     let root_req = reqs.iter().find(|r| r.mountpoint == "/");
     let root_min = root_req.map(|r| r.minsize).unwrap_or(0).max(MIN_ROOT);
-    let root_fs = root_req.and_then(|r| r.fs.clone()).unwrap_or_else(|| input.default_fs.to_string());
+    let root_fs = root_req
+        .and_then(|r| r.fs.clone())
+        .unwrap_or_else(|| input.default_fs.to_string());
     if !gpt && parts.len() >= 4 {
         return Err(format!(
             "an MBR (dos) table holds 4 primary partitions and this layout needs {}; use partition_table = \"gpt\"",
@@ -244,7 +342,11 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
     parts.push(Partition {
         role: Role::Root,
         label: "root".into(),
-        type_id: if gpt { arch.root_guid.to_string() } else { mbr("0x83") },
+        type_id: if gpt {
+            arch.root_guid.to_string()
+        } else {
+            mbr("0x83")
+        },
         start: fixed_end,
         size: size - MIB - fixed_end,
         fs: Some(root_fs),
@@ -252,7 +354,11 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
         grow: true,
         bootable: false,
     });
-    Ok(DiskLayout { table, size, partitions: parts })
+    Ok(DiskLayout {
+        table,
+        size,
+        partitions: parts,
+    })
 }
 
 #[cfg(test)]
@@ -261,7 +367,15 @@ mod tests {
     use crate::distro::arch::lookup;
 
     fn input<'a>(arch: &'a str, fw: Firmware, fs: &'a [FsRequest]) -> LayoutInput<'a> {
-        LayoutInput { arch: lookup(arch).unwrap(), firmware: fw, table: None, size: None, default_fs: "xfs", filesystems: fs, swap: None }
+        LayoutInput {
+            arch: lookup(arch).unwrap(),
+            firmware: fw,
+            table: None,
+            size: None,
+            default_fs: "xfs",
+            filesystems: fs,
+            swap: None,
+        }
     }
 
     fn roles(l: &DiskLayout) -> Vec<Role> {
@@ -271,13 +385,22 @@ mod tests {
     #[test]
     fn default_layouts_per_arch() {
         let x = decide(&input("x86_64", Firmware::Hybrid, &[])).unwrap();
-        assert_eq!(roles(&x), [Role::BiosBoot, Role::Esp, Role::Boot, Role::Root]);
+        assert_eq!(
+            roles(&x),
+            [Role::BiosBoot, Role::Esp, Role::Boot, Role::Root]
+        );
         assert_eq!(x.size, DEFAULT_DISK);
         assert_eq!(x.partitions[0].start, MIB);
-        assert_eq!(x.partitions[3].type_id, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+        assert_eq!(
+            x.partitions[3].type_id,
+            "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"
+        );
         let a = decide(&input("aarch64", Firmware::Uefi, &[])).unwrap();
         assert_eq!(roles(&a), [Role::Esp, Role::Boot, Role::Root]);
-        assert_eq!(a.partitions[2].type_id, "b921b045-1df0-41c3-af44-4c6f280d3fae");
+        assert_eq!(
+            a.partitions[2].type_id,
+            "b921b045-1df0-41c3-af44-4c6f280d3fae"
+        );
         let p = decide(&input("ppc64le", Firmware::Bios, &[])).unwrap();
         assert_eq!(p.table, PartitionTableType::Dos);
         assert_eq!(roles(&p), [Role::Prep, Role::Boot, Role::Root]);
@@ -289,8 +412,18 @@ mod tests {
     #[test]
     fn partitions_are_aligned_contiguous_and_fit() {
         let fs = [
-            FsRequest { mountpoint: "/var".into(), minsize: 3 * GIB + 5, fs: None, label: None },
-            FsRequest { mountpoint: "/".into(), minsize: 8 * GIB, fs: None, label: None },
+            FsRequest {
+                mountpoint: "/var".into(),
+                minsize: 3 * GIB + 5,
+                fs: None,
+                label: None,
+            },
+            FsRequest {
+                mountpoint: "/".into(),
+                minsize: 8 * GIB,
+                fs: None,
+                label: None,
+            },
         ];
         let l = decide(&input("x86_64", Firmware::Hybrid, &fs)).unwrap();
         let mut end = MIB;
@@ -303,7 +436,11 @@ mod tests {
         assert_eq!(end + MIB, l.size);
         let root = l.partitions.last().unwrap();
         assert!(root.size >= 8 * GIB);
-        let var = l.partitions.iter().find(|p| p.mountpoint.as_deref() == Some("/var")).unwrap();
+        let var = l
+            .partitions
+            .iter()
+            .find(|p| p.mountpoint.as_deref() == Some("/var"))
+            .unwrap();
         assert_eq!(var.size, 3 * GIB + MIB);
         assert_eq!(var.type_id, guid::VAR);
     }
@@ -313,9 +450,24 @@ mod tests {
         let mut i = input("x86_64", Firmware::Uefi, &[]);
         i.size = Some(Size(1 << 30));
         assert!(decide(&i).unwrap_err().contains("too small"));
-        for mp in ["usr", "/usr", "/etc/x", "/var/../etc", "/home/", "/boot/efi"] {
-            let fs = [FsRequest { mountpoint: mp.into(), minsize: GIB, fs: None, label: None }];
-            assert!(decide(&input("x86_64", Firmware::Uefi, &fs)).is_err(), "{mp}");
+        for mp in [
+            "usr",
+            "/usr",
+            "/etc/x",
+            "/var/../etc",
+            "/home/",
+            "/boot/efi",
+        ] {
+            let fs = [FsRequest {
+                mountpoint: mp.into(),
+                minsize: GIB,
+                fs: None,
+                label: None,
+            }];
+            assert!(
+                decide(&input("x86_64", Firmware::Uefi, &fs)).is_err(),
+                "{mp}"
+            );
         }
     }
 

@@ -97,13 +97,28 @@ pub struct PackagePlan {
 /// the host's arch when it names none.
 pub fn arches_of(doc: &Document, distro: &DistroDef, sel: &Selection) -> Vec<String> {
     let m = &doc.manifest;
-    let mut listed: Vec<String> = m.architecture.iter().chain(m.architectures.iter()).filter_map(|a| arch::lookup(a)).map(|a| a.name.to_string()).collect();
+    let mut listed: Vec<String> = m
+        .architecture
+        .iter()
+        .chain(m.architectures.iter())
+        .filter_map(|a| arch::lookup(a))
+        .map(|a| a.name.to_string())
+        .collect();
     if listed.is_empty() {
         let host = arch::host();
-        listed.push(if distro.supports_arch(host) { host.to_string() } else { distro.arches[0].clone() });
+        listed.push(if distro.supports_arch(host) {
+            host.to_string()
+        } else {
+            distro.arches[0].clone()
+        });
     }
     if !sel.arches.is_empty() {
-        let wanted: Vec<&str> = sel.arches.iter().filter_map(|a| arch::lookup(a)).map(|a| a.name).collect();
+        let wanted: Vec<&str> = sel
+            .arches
+            .iter()
+            .filter_map(|a| arch::lookup(a))
+            .map(|a| a.name)
+            .collect();
         let from_manifest = m.architecture.is_some() || !m.architectures.is_empty();
         if from_manifest {
             listed.retain(|a| wanted.contains(&a.as_str()));
@@ -121,14 +136,25 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
     let distro = validate::check(doc, sel).map_err(ManifestError::Invalid)?;
     let m = &doc.manifest;
     let mut diags: Vec<Diagnostic> = vec![];
-    let weak_deps = m.build.as_ref().and_then(|b| b.weak_deps).unwrap_or(true) && !m.minimal.unwrap_or(false);
+    let weak_deps =
+        m.build.as_ref().and_then(|b| b.weak_deps).unwrap_or(true) && !m.minimal.unwrap_or(false);
     let mut arches = vec![];
     for a in arches_of(doc, distro, sel) {
         let ar = arch::lookup(&a).expect("validated");
         let repos = repos_for(doc, distro, ar);
         let mut outputs = vec![];
         for (path, t) in validate::selected_types(doc, sel) {
-            let out = if path.is_empty() { None } else { path.get(1).and_then(|s| if let crate::manifest::Seg::Index(i) = s { m.output.get(*i) } else { None }) };
+            let out = if path.is_empty() {
+                None
+            } else {
+                path.get(1).and_then(|s| {
+                    if let crate::manifest::Seg::Index(i) = s {
+                        m.output.get(*i)
+                    } else {
+                        None
+                    }
+                })
+            };
             match output_plan(doc, distro, ar, t, out) {
                 Ok(o) => outputs.push(o),
                 Err((key, msg)) => {
@@ -159,7 +185,11 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
     Ok(BuildPlan {
         plan_version: PLAN_VERSION,
         manifest: doc.file(),
-        name: m.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| default_name(doc)),
+        name: m
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| default_name(doc)),
         version: m.version.clone(),
         distro: DistroSummary {
             id: distro.id.clone(),
@@ -175,26 +205,40 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
 }
 
 fn default_name(doc: &Document) -> String {
-    doc.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into())
+    doc.path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into())
 }
 
 /// Where `$fixture_root` points: the fixture script's output.
 pub fn fixture_root() -> String {
-    std::env::var("IMAGE_BUILDER_FIXTURE_ROOT")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/build").to_string())
+    std::env::var("IMAGE_BUILDER_FIXTURE_ROOT").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/build").to_string()
+    })
 }
 
 /// Substitutes `$releasever`, `$basearch` and `$fixture_root`.
 pub fn expand(url: &str, distro: &DistroDef, arch: &Arch) -> String {
-    url.replace("$releasever", &distro.releasever).replace("$basearch", arch.basearch).replace("$fixture_root", &fixture_root())
+    url.replace("$releasever", &distro.releasever)
+        .replace("$basearch", arch.basearch)
+        .replace("$fixture_root", &fixture_root())
 }
 
 fn repos_for(doc: &Document, distro: &DistroDef, ar: &Arch) -> Vec<PlanRepo> {
     let m = &doc.manifest;
     let mut out = vec![];
-    let distro_repos = m.build.as_ref().and_then(|b| b.distro_repos).unwrap_or(true);
+    let distro_repos = m
+        .build
+        .as_ref()
+        .and_then(|b| b.distro_repos)
+        .unwrap_or(true);
     if distro_repos {
-        for r in distro.repos.iter().filter(|r| r.enabled && (r.arches.is_empty() || r.arches.iter().any(|a| a == ar.name))) {
+        for r in distro
+            .repos
+            .iter()
+            .filter(|r| r.enabled && (r.arches.is_empty() || r.arches.iter().any(|a| a == ar.name)))
+        {
             out.push(PlanRepo {
                 id: r.id.clone(),
                 name: expand(&r.name, distro, ar),
@@ -210,15 +254,36 @@ fn repos_for(doc: &Document, distro: &DistroDef, ar: &Arch) -> Vec<PlanRepo> {
             });
         }
     }
-    for r in m.repositories.iter().filter(|r| r.arches.is_empty() || r.arches.iter().any(|a| arch::lookup(a).map(|x| x.name) == Some(ar.name))) {
+    for r in m.repositories.iter().filter(|r| {
+        r.arches.is_empty()
+            || r.arches
+                .iter()
+                .any(|a| arch::lookup(a).map(|x| x.name) == Some(ar.name))
+    }) {
         out.push(PlanRepo {
             id: r.id.clone(),
             name: r.name.clone().unwrap_or_else(|| r.id.clone()),
             origin: "manifest",
-            baseurls: r.baseurl.to_vec().iter().map(|u| expand(u, distro, ar)).collect(),
+            baseurls: r
+                .baseurl
+                .to_vec()
+                .iter()
+                .map(|u| expand(u, distro, ar))
+                .collect(),
             mirrorlist: r.mirrorlist.as_ref().map(|u| expand(u, distro, ar)),
             metalink: r.metalink.as_ref().map(|u| expand(u, distro, ar)),
-            gpgkeys: r.gpgkey.to_vec().iter().map(|k| if k.contains("BEGIN PGP") { "(inline key)".to_string() } else { expand(k, distro, ar) }).collect(),
+            gpgkeys: r
+                .gpgkey
+                .to_vec()
+                .iter()
+                .map(|k| {
+                    if k.contains("BEGIN PGP") {
+                        "(inline key)".to_string()
+                    } else {
+                        expand(k, distro, ar)
+                    }
+                })
+                .collect(),
             gpgcheck: r.gpgcheck.unwrap_or(true),
             repo_gpgcheck: r.repo_gpgcheck.unwrap_or(false),
             priority: r.priority.unwrap_or(99),
@@ -242,9 +307,17 @@ fn output_plan(
     out: Option<&crate::manifest::ours::Output>,
 ) -> Result<OutputPlan, (Option<&'static str>, String)> {
     let m = &doc.manifest;
-    let name = out.map(|o| o.name()).unwrap_or_else(|| t.as_str().to_string());
-    let base = m.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| default_name(doc));
-    let filename = out.and_then(|o| o.filename.clone()).unwrap_or_else(|| format!("{base}-{}.{}", ar.name, t.extension()));
+    let name = out
+        .map(|o| o.name())
+        .unwrap_or_else(|| t.as_str().to_string());
+    let base = m
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_name(doc));
+    let filename = out
+        .and_then(|o| o.filename.clone())
+        .unwrap_or_else(|| format!("{base}-{}.{}", ar.name, t.extension()));
     let firmware = boot::firmware(m, ar, t);
 
     // Packages: distro sets, boot chain, the manifest's own, customizations'.
@@ -259,7 +332,12 @@ fn output_plan(
         include.extend(i);
         exclude.extend(e);
     }
-    let boot_def = distro.boot.get(ar.name).ok_or_else(|| (None, format!("{} has no boot definition for {}", distro.id, ar.name)))?;
+    let boot_def = distro.boot.get(ar.name).ok_or_else(|| {
+        (
+            None,
+            format!("{} has no boot definition for {}", distro.id, ar.name),
+        )
+    })?;
     if t.is_bootable() || matches!(t, OutputType::Oci | OutputType::Ostree) {
         include.push(boot_def.kernel.clone());
         if matches!(firmware, Firmware::Uefi | Firmware::Hybrid) {
@@ -270,41 +348,77 @@ fn output_plan(
         }
     }
     include.push(distro.release_package.clone());
+    // An output type's excludes drop the distro's common defaults ...
+    include.retain(|p| !exclude.contains(p));
+    let mut requested = vec![];
     for p in &m.packages {
-        include.push(custom::package_spec(&p.name, p.version.as_deref()));
+        requested.push(custom::package_spec(&p.name, p.version.as_deref()));
     }
     for p in &m.modules {
-        include.push(custom::package_spec(&p.name, p.version.as_deref()));
+        requested.push(custom::package_spec(&p.name, p.version.as_deref()));
     }
     for g in &m.groups {
-        include.push(format!("@{}", g.name));
+        requested.push(format!("@{}", g.name));
     }
     if let Some(c) = &m.customizations {
-        include.extend(custom::implied_packages(c));
+        requested.extend(custom::implied_packages(c));
     }
-    // An explicit request wins over a distro default exclude.
+    // ... and the manifest's own requests win over any exclude.
+    exclude.retain(|e| !requested.contains(e));
+    include.extend(requested);
     let include = sorted(include);
     exclude.retain(|e| !include.contains(e));
-    let modules = sorted(m.enabled_modules.iter().map(|em| format!("{}:{}", em.name, em.stream)).collect());
+    let modules = sorted(
+        m.enabled_modules
+            .iter()
+            .map(|em| format!("{}:{}", em.name, em.stream))
+            .collect(),
+    );
 
-    let customizations = m.customizations.as_ref().map(|c| c.present().into_iter().map(str::to_string).collect()).unwrap_or_default();
+    let customizations = m
+        .customizations
+        .as_ref()
+        .map(|c| c.present().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
     let disk = if t.is_disk() {
-        let fs = m.customizations.as_ref().map(custom::filesystems).transpose().map_err(|e| (None, e))?.unwrap_or_default();
-        Some(layout::decide(&layout::LayoutInput {
-            arch: ar,
-            firmware,
-            table: out.and_then(|o| o.partition_table).or(custom::disk_table(m)),
-            size: out.and_then(|o| o.size).or(custom::disk_minsize(m)),
-            default_fs: &distro.default_fs,
-            filesystems: &fs,
-            swap: None,
-        })
-        .map_err(|e| (Some("size"), e))?)
+        let fs = m
+            .customizations
+            .as_ref()
+            .map(custom::filesystems)
+            .transpose()
+            .map_err(|e| (None, e))?
+            .unwrap_or_default();
+        Some(
+            layout::decide(&layout::LayoutInput {
+                arch: ar,
+                firmware,
+                table: out
+                    .and_then(|o| o.partition_table)
+                    .or(custom::disk_table(m)),
+                size: out.and_then(|o| o.size).or(custom::disk_minsize(m)),
+                default_fs: &distro.default_fs,
+                filesystems: &fs,
+                swap: None,
+            })
+            .map_err(|e| (Some("size"), e))?,
+        )
     } else {
         None
     };
     let boot = boot::plan(doc, distro, ar, t, firmware);
-    Ok(OutputPlan { name, kind: t, filename, packages: PackagePlan { include, exclude: sorted(exclude), modules }, customizations, disk, boot })
+    Ok(OutputPlan {
+        name,
+        kind: t,
+        filename,
+        packages: PackagePlan {
+            include,
+            exclude: sorted(exclude),
+            modules,
+        },
+        customizations,
+        disk,
+        boot,
+    })
 }
 
 /// Helper for the CLI: does the distro registry load at all.

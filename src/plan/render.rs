@@ -13,17 +13,33 @@ pub fn text(plan: &BuildPlan) -> String {
         let _ = writeln!(s, "version: {v}");
     }
     let d = &plan.distro;
-    let _ = writeln!(s, "distro: {} ({}), releasever {}, rpmdb {}", d.name, d.id, d.releasever, d.rpmdb);
-    let _ = writeln!(s, "weak deps: {}", if plan.weak_deps { "yes" } else { "no" });
+    let _ = writeln!(
+        s,
+        "distro: {} ({}), releasever {}, rpmdb {}",
+        d.name, d.id, d.releasever, d.rpmdb
+    );
+    let _ = writeln!(
+        s,
+        "weak deps: {}",
+        if plan.weak_deps { "yes" } else { "no" }
+    );
     if let Some(b) = &plan.base_image {
         let _ = writeln!(s, "base image: {b}");
     }
     for a in &plan.arches {
         let plat = match a.oci_platform.variant {
-            Some(v) => format!("{}/{}/{}", a.oci_platform.os, a.oci_platform.architecture, v),
+            Some(v) => format!(
+                "{}/{}/{}",
+                a.oci_platform.os, a.oci_platform.architecture, v
+            ),
             None => format!("{}/{}", a.oci_platform.os, a.oci_platform.architecture),
         };
-        let _ = writeln!(s, "\narch {} (rpm: {}; oci: {plat})", a.arch, a.rpm_arches.join(" "));
+        let _ = writeln!(
+            s,
+            "\narch {} (rpm: {}; oci: {plat})",
+            a.arch,
+            a.rpm_arches.join(" ")
+        );
         let _ = writeln!(s, "  repos:");
         if a.repos.is_empty() {
             let _ = writeln!(s, "    (none)");
@@ -35,7 +51,11 @@ pub fn text(plan: &BuildPlan) -> String {
                 (false, true) => "repo_gpgcheck only",
                 (false, false) => "NO SIGNATURE CHECK",
             };
-            let _ = writeln!(s, "    {} [{}] priority {}, {check}", r.id, r.origin, r.priority);
+            let _ = writeln!(
+                s,
+                "    {} [{}] priority {}, {check}",
+                r.id, r.origin, r.priority
+            );
             for u in &r.baseurls {
                 let _ = writeln!(s, "      baseurl {u}");
             }
@@ -90,8 +110,17 @@ fn output(s: &mut String, o: &OutputPlan) {
         };
         let _ = writeln!(s, "    disk: {table}, {}", Size(d.size));
         for p in &d.partitions {
-            let role = serde_json::to_value(p.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            let mut line = format!("      {:<9} {:>10} at {:>9}  type {}", role, Size(p.size).to_string(), Size(p.start).to_string(), p.type_id);
+            let role = serde_json::to_value(p.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let mut line = format!(
+                "      {:<9} {:>10} at {:>9}  type {}",
+                role,
+                Size(p.size).to_string(),
+                Size(p.start).to_string(),
+                p.type_id
+            );
             if let Some(fs) = &p.fs {
                 line.push_str(&format!("  {fs}"));
             }
@@ -108,13 +137,25 @@ fn output(s: &mut String, o: &OutputPlan) {
         }
     }
     if let Some(b) = &o.boot {
-        let sb = serde_json::to_value(b.secureboot).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let _ = writeln!(s, "    boot: {} firmware, secure boot {sb}{}", b.firmware.as_str(), if b.uki { ", UKI" } else { "" });
+        let sb = serde_json::to_value(b.secureboot)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "    boot: {} firmware, secure boot {sb}{}",
+            b.firmware.as_str(),
+            if b.uki { ", UKI" } else { "" }
+        );
         for step in &b.chain {
             let _ = writeln!(s, "      - {step}");
         }
         let _ = writeln!(s, "      cmdline: {}", b.cmdline.join(" "));
         let v = &b.verify;
-        let _ = writeln!(s, "    verify: {} -machine {} -cpu {} ({}), {}", v.qemu, v.machine, v.cpu, v.accel, v.firmware);
+        let _ = writeln!(
+            s,
+            "    verify: {} -machine {} -cpu {} ({}), {}",
+            v.qemu, v.machine, v.cpu, v.accel, v.firmware
+        );
     }
 }

@@ -65,14 +65,21 @@ pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
         .output()
         .with_context(|| format!("starting `{line}`"))?;
     if !out.status.success() {
-        let code = out.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
+        let code = out
+            .status
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "a signal".into());
         let err = tail(&out.stderr, STDERR_TAIL);
         if err.is_empty() {
             bail!("`{line}` exited with {code}");
         }
         bail!("`{line}` exited with {code}:\n{err}");
     }
-    Ok(Output { stdout: out.stdout, stderr: out.stderr })
+    Ok(Output {
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
 }
 
 #[cfg(test)]
@@ -81,7 +88,10 @@ mod tests {
 
     #[test]
     fn display_quotes_table() {
-        assert_eq!(display("echo", &["a", "b c", "", "it's"]), "echo a 'b c' '' 'it'\\''s'");
+        assert_eq!(
+            display("echo", &["a", "b c", "", "it's"]),
+            "echo a 'b c' '' 'it'\\''s'"
+        );
     }
 
     #[test]
@@ -94,7 +104,9 @@ mod tests {
 
     #[test]
     fn failures_carry_command_and_stderr() {
-        let e = run("sh", &["-c", "echo out; echo boom >&2; exit 3"]).unwrap_err().to_string();
+        let e = run("sh", &["-c", "echo out; echo boom >&2; exit 3"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exited with 3"), "{e}");
         assert!(e.contains("boom"), "{e}");
         assert!(e.contains("sh -c"), "{e}");
