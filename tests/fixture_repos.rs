@@ -1,0 +1,337 @@
+//! The fixture repositories are real: Debian's dnf installs from them into
+//! a scratch root (scriptlets run, capabilities land), every package is
+//! signed with the test key, and the negative repo's unsigned and tampered
+//! packages are refused.
+
+mod common;
+
+use common::fixtures::fixture_root;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs dnf against one fixture repo with gpgcheck on; returns (output, root).
+fn dnf(repo: &str, arch: &str, extra: &[&str], args: &[&str]) -> (Output, tempfile::TempDir) {
+    let fx = fixture_root();
+    let root = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
+    let url = format!(
+        "file://{}",
+        fx.join("repos").join(repo).join(arch).display()
+    );
+    let key = format!("file://{}", fx.join("keys/RPM-GPG-KEY-fixture").display());
+    let mut c = Command::new("dnf");
+    c.env("HOME", home.path())
+        .arg("-y")
+        .arg(format!("--installroot={}", root.path().display()))
+        .args([
+            "--releasever=1",
+            &format!("--forcearch={arch}"),
+            "--setopt=reposdir=/dev/null",
+        ])
+        .arg(format!(
+            "--setopt=cachedir={}",
+            home.path().join("cache").display()
+        ))
+        .arg(format!("--repofrompath=fx,{url}"))
+        .args([
+            "--setopt=fx.gpgcheck=1",
+            &format!("--setopt=fx.gpgkey={key}"),
+        ])
+        .args(extra)
+        .args(args);
+    let out = c.output().expect("dnf runs");
+    std::mem::forget(home);
+    (out, root)
+}
+
+fn installed(root: &Path) -> Vec<String> {
+    let o = Command::new("rpm")
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "--dbpath",
+            "/var/lib/rpm",
+            "-qa",
+            "--qf",
+            "%{NAME}.%{ARCH}\n",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+fn rpms(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn dnf_installs_into_a_scratch_root_with_scriptlets_and_caps() {
+    let (o, root) = dnf(
+        "main",
+        "x86_64",
+        &[],
+        &[
+            "install",
+            "@core",
+            "fixture-scriptlets",
+            "fixture-caps",
+            "fixture-weak",
+            "fixture-filedep",
+            "fixture-rich",
+            "fixture-old",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let have = installed(root.path());
+    for want in [
+        "busybox.x86_64",
+        "fixture-release.noarch",
+        "fixture-base.x86_64",
+        "fixture-scriptlets.x86_64",
+        "fixture-caps.x86_64",
+        // weak deps: Recommends and Supplements come along, Suggests does not
+        "fixture-recommended.noarch",
+        "fixture-supplement.noarch",
+        // fixture-old is obsoleted by fixture-new
+        "fixture-new.noarch",
+    ] {
+        assert!(
+            have.contains(&want.to_string()),
+            "{want} missing from {have:?}"
+        );
+    }
+    assert!(
+        !have
+            .iter()
+            .any(|p| p.starts_with("fixture-suggested") || p.starts_with("fixture-old")),
+        "{have:?}"
+    );
+    // Exactly one side of the rich "or" dependency.
+    let sides = have
+        .iter()
+        .filter(|p| p.starts_with("fixture-conflict-"))
+        .count();
+    assert_eq!(sides, 1, "{have:?}");
+    for m in ["pre", "post", "posttrans"] {
+        let p = root.path().join("var/lib/fixture-markers").join(m);
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap_or_default().trim(),
+            m,
+            "scriptlet marker {m}"
+        );
+    }
+    let caps = Command::new("python3")
+        .args([
+            "-c",
+            "import os,sys; print(os.getxattr(sys.argv[1], 'security.capability').hex())",
+        ])
+        .arg(root.path().join("usr/bin/fixture-ping"))
+        .output()
+        .unwrap();
+    assert!(
+        caps.status.success(),
+        "no security.capability xattr: {}",
+        text(&caps)
+    );
+    // cap_net_raw is bit 13: permitted mask 0x2000, little-endian after the 4-byte header.
+    assert!(
+        String::from_utf8_lossy(&caps.stdout).starts_with("0100000200200000"),
+        "{}",
+        text(&caps)
+    );
+    let os = std::fs::read_to_string(root.path().join("etc/os-release")).unwrap();
+    assert!(os.contains("ID=fixture"));
+}
+
+#[test]
+fn aarch64_repo_resolves_for_aarch64() {
+    // Scriptlets can't run cross-arch; install without them and check arches.
+    let (o, root) = dnf(
+        "main",
+        "aarch64",
+        &["--setopt=tsflags=noscripts"],
+        &["install", "@core", "fixture-weak", "fixture-v2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let have = installed(root.path());
+    assert!(have.contains(&"busybox.aarch64".to_string()), "{have:?}");
+    assert!(have.contains(&"fixture-v2.aarch64".to_string()), "{have:?}");
+    assert!(
+        have.iter().all(|p| p.ends_with(".aarch64")
+            || p.ends_with(".noarch")
+            || p.starts_with("gpg-pubkey")),
+        "{have:?}"
+    );
+}
+
+#[test]
+fn conflicting_packages_cannot_be_installed_together() {
+    let (o, _root) = dnf(
+        "main",
+        "x86_64",
+        &[],
+        &["install", "fixture-conflict-a", "fixture-conflict-b"],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("conflict"), "{}", text(&o));
+}
+
+#[test]
+fn group_and_environment_install() {
+    let (o, root) = dnf(
+        "main",
+        "x86_64",
+        &[],
+        &[
+            "group",
+            "install",
+            "--with-optional",
+            "fixture-extras",
+            "core",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let have = installed(root.path());
+    for want in [
+        "fixture-weak.x86_64",
+        "fixture-versioned.noarch",
+        "fixture-caps.x86_64",
+        "busybox.x86_64",
+    ] {
+        assert!(
+            have.contains(&want.to_string()),
+            "{want} missing from {have:?}"
+        );
+    }
+}
+
+#[test]
+fn x86_64_v2_build_is_in_the_x86_64_repo() {
+    let dir = fixture_root().join("repos/main/x86_64");
+    let names: Vec<String> = rpms(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"fixture-v2-1.0-1.x86_64_v2.rpm".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"fixture-v2-1.0-1.x86_64.rpm".to_string()),
+        "{names:?}"
+    );
+    assert!(fixture_root()
+        .join("repos/main/x86_64_v2/repodata/repomd.xml")
+        .exists());
+}
+
+/// rpm -K against a scratch rpmdb holding only the test key; also returns
+/// that key's id.
+fn check_sig(pkg: &Path) -> Output {
+    check_sig_with_key(pkg).0
+}
+
+fn check_sig_with_key(pkg: &Path) -> (Output, String) {
+    let db = tempfile::tempdir().unwrap();
+    let key = fixture_root().join("keys/RPM-GPG-KEY-fixture");
+    let imp = Command::new("rpm")
+        .args(["--dbpath", db.path().to_str().unwrap(), "--import"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(imp.status.success(), "{}", text(&imp));
+    let id = Command::new("rpm")
+        .args([
+            "--dbpath",
+            db.path().to_str().unwrap(),
+            "-q",
+            "gpg-pubkey",
+            "--qf",
+            "%{VERSION}",
+        ])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert_eq!(id.len(), 8, "key id {id:?}");
+    (
+        Command::new("rpm")
+            .args(["--dbpath", db.path().to_str().unwrap(), "-Kv"])
+            .arg(pkg)
+            .output()
+            .unwrap(),
+        id,
+    )
+}
+
+#[test]
+fn every_main_package_is_signed_with_the_test_key() {
+    for arch in ["x86_64", "aarch64"] {
+        let all = rpms(&fixture_root().join("repos/main").join(arch));
+        assert!(all.len() >= 15, "{arch}: {} packages", all.len());
+        for p in all {
+            let (o, id) = check_sig_with_key(&p);
+            let t = text(&o);
+            assert!(o.status.success(), "{}: {t}", p.display());
+            assert!(
+                t.contains(&format!("Signature, key ID {id}: OK")),
+                "{}: {t}",
+                p.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn unsigned_and_tampered_packages_are_refused() {
+    let neg = fixture_root().join("repos/negative/x86_64");
+    let all = rpms(&neg);
+    let unsigned = all
+        .iter()
+        .find(|p| p.to_string_lossy().contains("fixture-unsigned"))
+        .unwrap();
+    let tampered = all
+        .iter()
+        .find(|p| p.to_string_lossy().contains("fixture-tampered"))
+        .unwrap();
+    let t = text(&check_sig(unsigned));
+    assert!(
+        !t.contains("Signature, key ID"),
+        "unsigned package shows a signature: {t}"
+    );
+    let o = check_sig(tampered);
+    assert!(
+        !o.status.success(),
+        "tampered package verified: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("BAD") || text(&o).contains("NOT OK"),
+        "{}",
+        text(&o)
+    );
+    for name in ["fixture-unsigned", "fixture-tampered"] {
+        let (o, _root) = dnf("negative", "x86_64", &[], &["install", name]);
+        assert!(!o.status.success(), "dnf installed {name}: {}", text(&o));
+    }
+}
