@@ -12,5 +12,5 @@ for f in manifests/*/*.toml tests/blueprints/*.toml tests/malformed/*.toml; do
   [ -f "$f" ] && cp "$f" "$corpus/seed-$(echo "$f" | tr '/' '_')"
 done
 export RUSTC_BOOTSTRAP=1
-cargo fuzz run --fuzz-dir fuzz manifest "$corpus" fuzz/seeds -- \
+cargo fuzz run --fuzz-dir fuzz manifest "$corpus" -- \
   -max_total_time="$secs" -max_len=8192 -print_final_stats=1 2>&1 | tail -n 25

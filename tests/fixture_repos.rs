@@ -185,6 +185,92 @@ fn aarch64_repo_resolves_for_aarch64() {
     );
 }
 
+/// Debian's systemd closure and boot chain, converted, install under
+/// AlmaLinux names and paths with their real dependency graph.
+fn boot_chain_installs(arch: &str, efi: &str, extra: &[&str]) {
+    let shim = format!("shim-{efi}");
+    let grub = format!("grub2-efi-{efi}");
+    let (o, root) = dnf(
+        "main",
+        arch,
+        extra,
+        &[
+            "install",
+            "systemd",
+            "kernel-core",
+            &shim,
+            &grub,
+            "busybox",
+            "fixture-release",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let have = installed(root.path());
+    // systemd pulled its library closure through converted Depends.
+    for want in ["libc6", "libsystemd-shared", "libmount1", "mount"] {
+        assert!(
+            have.iter().any(|p| p.starts_with(&format!("{want}."))),
+            "{want} missing from {have:?}"
+        );
+    }
+    let r = root.path();
+    let upper = efi.to_uppercase();
+    for f in [
+        format!("boot/efi/EFI/almalinux/shim{efi}.efi"),
+        format!("boot/efi/EFI/almalinux/mm{efi}.efi"),
+        format!("boot/efi/EFI/almalinux/grub{efi}.efi"),
+        format!("boot/efi/EFI/almalinux/BOOT{upper}.CSV"),
+        format!("boot/efi/EFI/BOOT/BOOT{upper}.EFI"),
+        "lib/systemd/systemd".to_string(),
+    ] {
+        assert!(r.join(&f).is_file(), "{f} not installed");
+    }
+    let shim_bytes =
+        std::fs::read(r.join(format!("boot/efi/EFI/almalinux/shim{efi}.efi"))).unwrap();
+    assert_eq!(&shim_bytes[..2], b"MZ", "shim is not a PE image");
+    let kdirs: Vec<_> = std::fs::read_dir(r.join("lib/modules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kdirs.len(), 1, "{kdirs:?}");
+    assert!(kdirs[0].join("vmlinuz").is_file(), "{kdirs:?}");
+}
+
+#[test]
+fn boot_chain_and_systemd_install_x86_64() {
+    boot_chain_installs("x86_64", "x64", &[]);
+    // grub2-pc (BIOS) is x86 only.
+    let (o, root) = dnf("main", "x86_64", &[], &["install", "grub2-pc"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(root.path().join("usr/lib/grub/i386-pc/boot.img").is_file());
+}
+
+#[test]
+fn boot_chain_and_systemd_install_aarch64() {
+    boot_chain_installs("aarch64", "aa64", &["--setopt=tsflags=noscripts"]);
+}
+
+#[test]
+fn converted_debs_keep_alternatives_as_rich_deps() {
+    let dir = fixture_root().join("repos/main/x86_64");
+    let pam = rpms(&dir)
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("libpam0g-")
+        })
+        .expect("libpam0g converted");
+    let o = Command::new("rpm")
+        .args(["-qp", "--requires"])
+        .arg(&pam)
+        .output()
+        .unwrap();
+    let req = String::from_utf8_lossy(&o.stdout);
+    assert!(req.contains(" or debconf-2.0)"), "{req}");
+}
+
 #[test]
 fn conflicting_packages_cannot_be_installed_together() {
     let (o, _root) = dnf(

@@ -2,7 +2,7 @@
 //! disk layout, kernel arguments, packages a customization implies.
 
 use super::layout::FsRequest;
-use crate::manifest::blueprint::Customizations;
+use crate::manifest::blueprint::{Customizations, Partition, PartitionTable};
 use crate::manifest::ours::PartitionTableType;
 use crate::manifest::size::Size;
 use crate::manifest::Manifest;
@@ -40,21 +40,28 @@ pub fn filesystems(c: &Customizations) -> Result<Vec<FsRequest>, String> {
         .collect();
     if let Some(d) = &c.disk {
         for p in &d.partitions {
-            match p.kind.as_deref().unwrap_or("plain") {
-                "plain" => {
-                    let Some(mp) = &p.mountpoint else {
-                        if p.fs_type.as_deref() == Some("swap") {
-                            out.push(FsRequest { mountpoint: "swap".into(), minsize: p.minsize.map(|s| s.bytes()).unwrap_or(0), fs: Some("swap".into()), label: p.label.clone() });
-                            continue;
+            match p {
+                Partition::Plain(p) => {
+                    let mountpoint = match (&p.mountpoint, p.fs_type.as_deref()) {
+                        (Some(mp), _) => mp.clone(),
+                        (None, Some("swap")) => "swap".into(),
+                        (None, _) => {
+                            return Err("a plain partition in [customizations.disk] needs a mountpoint".into())
                         }
-                        return Err("a plain partition in [customizations.disk] needs a mountpoint".into());
                     };
-                    out.push(FsRequest { mountpoint: mp.clone(), minsize: p.minsize.map(|s| s.bytes()).unwrap_or(0), fs: p.fs_type.clone(), label: p.label.clone() });
+                    out.push(FsRequest {
+                        mountpoint,
+                        minsize: p.minsize.bytes(),
+                        fs: p.fs_type.clone(),
+                        label: p.label.clone(),
+                    });
                 }
-                kind @ ("lvm" | "btrfs") => {
-                    return Err(format!("{kind} partitions in [customizations.disk] are not supported yet; use plain partitions or [[customizations.filesystem]]"))
+                other => {
+                    return Err(format!(
+                        "{} partitions in [customizations.disk] are not supported yet; use plain partitions or [[customizations.filesystem]]",
+                        other.kind()
+                    ))
                 }
-                other => return Err(format!("unknown partition type \"{other}\" in [customizations.disk] (plain, lvm or btrfs)")),
             }
         }
     }
@@ -62,11 +69,10 @@ pub fn filesystems(c: &Customizations) -> Result<Vec<FsRequest>, String> {
 }
 
 pub fn disk_table(m: &Manifest) -> Option<PartitionTableType> {
-    match m.customizations.as_ref()?.disk.as_ref()?.table.as_deref()? {
-        "gpt" => Some(PartitionTableType::Gpt),
-        "dos" | "mbr" => Some(PartitionTableType::Dos),
-        _ => None,
-    }
+    Some(match m.customizations.as_ref()?.disk.as_ref()?.table? {
+        PartitionTable::Gpt => PartitionTableType::Gpt,
+        PartitionTable::Dos => PartitionTableType::Dos,
+    })
 }
 
 pub fn disk_minsize(m: &Manifest) -> Option<Size> {
