@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod distro;
 pub mod error;
+pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod report;

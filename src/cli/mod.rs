@@ -18,6 +18,14 @@ pub struct Cli {
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Cache directory (default: $XDG_CACHE_HOME/image-builder)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "IMAGE_BUILDER_CACHE_DIR"
+    )]
+    pub cache_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -30,8 +38,40 @@ pub enum Command {
     Validate(SelectArgs),
     /// Print everything a build would decide: repos, packages, disk, boot
     Plan(SelectArgs),
+    /// Resolve every arch and output and write MANIFEST.lock
+    Lock(LockArgs),
+    /// Manage the download and metadata cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// List known distros and architectures
     Distros,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only check that the lockfile is up to date; write nothing
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Delete cached packages and metadata no longer referenced
+    Prune(PruneArgs),
+    /// Print where the cache lives and how big it is
+    Info,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove entries not used for this many days (default: all unreferenced)
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u64>,
+    /// Remove everything, including metadata
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Which arches and outputs of a manifest to work on.
@@ -57,4 +97,7 @@ pub struct BuildArgs {
     /// Where artifacts go
     #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
     pub output_dir: PathBuf,
+    /// Use MANIFEST.lock as it is; fail if it no longer matches the manifest
+    #[arg(long)]
+    pub locked: bool,
 }

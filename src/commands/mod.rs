@@ -2,6 +2,8 @@
 //! here, exit codes are in `error`.
 
 pub mod build;
+pub mod cache;
+pub mod lock;
 pub mod plan;
 
 use crate::cli::{Cli, Command, SelectArgs};
@@ -10,16 +12,23 @@ use anyhow::Result;
 
 /// Output settings every command honors.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct Ctx<'a> {
     pub json: bool,
+    /// `--cache-dir`, if given.
+    pub cache_dir: Option<&'a std::path::Path>,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx { json: cli.json };
+    let ctx = Ctx {
+        json: cli.json,
+        cache_dir: cli.cache_dir.as_deref(),
+    };
     match cli.command {
         Command::Build(args) => build::run(ctx, &args),
         Command::Validate(sel) => plan::validate(ctx, &sel),
         Command::Plan(sel) => plan::plan(ctx, &sel),
+        Command::Lock(args) => lock::run(ctx, &args),
+        Command::Cache(c) => cache::run(ctx, &c),
         Command::Distros => plan::distros(ctx),
     }
 }
