@@ -2,6 +2,7 @@
 //! (manifest, flags), exit 1 is everything that went wrong while building.
 
 use crate::manifest::{Diagnostic, ManifestError};
+use crate::resolve::solve::SolveError;
 use serde_json::json;
 
 /// Bad input that is not a manifest diagnostic (a flag, a missing file).
@@ -36,10 +37,16 @@ pub fn render_json(e: &anyhow::Error) -> serde_json::Value {
         .downcast_ref::<ManifestError>()
         .map(|m| m.diagnostics().to_vec())
         .unwrap_or_default();
-    json!({
+    let mut v = json!({
         "ok": false,
         "exit_code": exit_code(e),
         "error": format!("{e:#}"),
         "diagnostics": diags,
-    })
+    });
+    match e.downcast_ref::<SolveError>() {
+        Some(SolveError::Unsatisfiable(problems)) => v["problems"] = json!(problems),
+        Some(SolveError::NoMatch(specs)) => v["no_match"] = json!(specs),
+        _ => {}
+    }
+    v
 }

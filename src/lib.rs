@@ -17,4 +17,5 @@ pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod report;
+pub mod resolve;
 pub mod tools;

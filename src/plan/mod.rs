@@ -68,6 +68,9 @@ pub struct PlanRepo {
     pub repo_gpgcheck: bool,
     pub priority: i32,
     pub module_hotfixes: bool,
+    /// Armored keys written inline in the manifest (shown as "(inline key)").
+    #[serde(skip)]
+    pub inline_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +254,7 @@ fn repos_for(doc: &Document, distro: &DistroDef, ar: &Arch) -> Vec<PlanRepo> {
                 repo_gpgcheck: r.repo_gpgcheck,
                 priority: 99,
                 module_hotfixes: false,
+                inline_keys: vec![],
             });
         }
     }
@@ -288,6 +292,12 @@ fn repos_for(doc: &Document, distro: &DistroDef, ar: &Arch) -> Vec<PlanRepo> {
             repo_gpgcheck: r.repo_gpgcheck.unwrap_or(false),
             priority: r.priority.unwrap_or(99),
             module_hotfixes: r.module_hotfixes.unwrap_or(false),
+            inline_keys: r
+                .gpgkey
+                .to_vec()
+                .into_iter()
+                .filter(|k| k.contains("BEGIN PGP"))
+                .collect(),
         });
     }
     out

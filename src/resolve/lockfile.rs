@@ -1,0 +1,288 @@
+//! `MANIFEST.lock`: what a resolution decided, so a build can repeat it
+//! byte for byte without metadata.
+//!
+//! One `[[target]]` per arch and output. Each records the request it was
+//! solved from (so `--locked` can say exactly what changed in the
+//! manifest), the repos (ids, base URLs, key fingerprints) and every
+//! package with its NEVRA, repo, URL, checksum, size and expected signing
+//! key. Versioned: a lockfile from a newer format is refused, not guessed.
+
+use crate::error::InputError;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockfile {
+    pub version: u32,
+    /// The manifest's file name (for people reading the lock).
+    pub manifest: String,
+    #[serde(default, rename = "target")]
+    pub targets: Vec<Target>,
+}
+
+/// What was asked: compared field by field under `--locked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LockedRequest {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub modules: Vec<String>,
+    pub weak_deps: bool,
+    /// `id` of each repo, in priority order.
+    pub repos: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedRepo {
+    pub id: String,
+    pub baseurls: Vec<String>,
+    pub gpgcheck: bool,
+    /// Fingerprints of the keys packages must be signed with.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Key files as the manifest or distro names them (for fetch).
+    #[serde(default)]
+    pub key_urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPackage {
+    pub name: String,
+    pub epoch: u64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub repo: String,
+    /// Path relative to the repo's base URL.
+    pub location: String,
+    /// `sha256:hex` (the repo's checksum type).
+    pub checksum: String,
+    pub size: u64,
+    /// Long id (16 hex) of the key expected to sign it; empty with gpgcheck off.
+    #[serde(default)]
+    pub key: String,
+}
+
+impl LockedPackage {
+    pub fn nevra(&self) -> String {
+        if self.epoch > 0 {
+            format!(
+                "{}-{}:{}-{}.{}",
+                self.name, self.epoch, self.version, self.release, self.arch
+            )
+        } else {
+            format!(
+                "{}-{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub arch: String,
+    pub output: String,
+    pub request: LockedRequest,
+    #[serde(default, rename = "repo")]
+    pub repos: Vec<LockedRepo>,
+    #[serde(default, rename = "package")]
+    pub packages: Vec<LockedPackage>,
+}
+
+/// `foo.toml` → `foo.lock`, beside it, as `Cargo.toml` has `Cargo.lock`.
+pub fn path_for(manifest: &Path) -> PathBuf {
+    manifest.with_extension("lock")
+}
+
+impl Lockfile {
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).expect("lockfiles serialize");
+        format!("# Written by `image-builder lock`; do not edit by hand.\n{body}")
+    }
+
+    pub fn load(path: &Path) -> Result<Lockfile> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InputError(format!(
+                "{}: {e}; run `image-builder lock` first",
+                path.display()
+            ))
+        })?;
+        Lockfile::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Lockfile> {
+        #[derive(Deserialize)]
+        struct V {
+            version: Option<u32>,
+        }
+        let v: V =
+            toml::from_str(text).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+        match v.version {
+            Some(LOCK_VERSION) => {}
+            Some(n) => {
+                return Err(InputError(format!(
+                    "{}: lockfile version {n} is not supported (this image-builder writes version {LOCK_VERSION}); re-run `image-builder lock`",
+                    path.display()
+                ))
+                .into())
+            }
+            None => return Err(InputError(format!("{}: not a lockfile (no version)", path.display())).into()),
+        }
+        toml::from_str(text).map_err(|e| InputError(format!("{}: {e}", path.display())).into())
+    }
+
+    /// Writes atomically (temp file, rename).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension(format!("lock.tmp.{}", std::process::id()));
+        std::fs::write(&tmp, self.to_toml())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn target(&self, arch: &str, output: &str) -> Option<&Target> {
+        self.targets
+            .iter()
+            .find(|t| t.arch == arch && t.output == output)
+    }
+}
+
+fn list_diff(what: &str, old: &[String], new: &[String]) -> Option<String> {
+    let added: Vec<&String> = new.iter().filter(|x| !old.contains(x)).collect();
+    let removed: Vec<&String> = old.iter().filter(|x| !new.contains(x)).collect();
+    if added.is_empty() && removed.is_empty() {
+        return None;
+    }
+    let mut parts = vec![];
+    if !added.is_empty() {
+        parts.push(format!("added {}", join(&added)));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("removed {}", join(&removed)));
+    }
+    Some(format!("{what}: {}", parts.join(", ")))
+}
+
+fn join(v: &[&String]) -> String {
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// How `new` differs from what the lock was made from; empty when equal.
+pub fn request_changes(old: &LockedRequest, new: &LockedRequest) -> Vec<String> {
+    let mut out = vec![];
+    out.extend(list_diff("packages", &old.include, &new.include));
+    out.extend(list_diff("excludes", &old.exclude, &new.exclude));
+    out.extend(list_diff("module streams", &old.modules, &new.modules));
+    out.extend(list_diff("repositories", &old.repos, &new.repos));
+    if old.weak_deps != new.weak_deps {
+        out.push(format!(
+            "weak dependencies: {} → {}",
+            on(old.weak_deps),
+            on(new.weak_deps)
+        ));
+    }
+    out
+}
+
+fn on(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Lockfile {
+        Lockfile {
+            version: LOCK_VERSION,
+            manifest: "m.toml".into(),
+            targets: vec![Target {
+                arch: "x86_64".into(),
+                output: "tar".into(),
+                request: LockedRequest {
+                    include: vec!["@core".into(), "foo".into()],
+                    exclude: vec![],
+                    modules: vec![],
+                    weak_deps: true,
+                    repos: vec!["main".into()],
+                },
+                repos: vec![LockedRepo {
+                    id: "main".into(),
+                    baseurls: vec!["file:///r/".into()],
+                    gpgcheck: true,
+                    keys: vec!["ABCD".into()],
+                    key_urls: vec!["file:///k".into()],
+                    revision: None,
+                }],
+                packages: vec![LockedPackage {
+                    name: "foo".into(),
+                    epoch: 1,
+                    version: "2".into(),
+                    release: "3".into(),
+                    arch: "noarch".into(),
+                    repo: "main".into(),
+                    location: "foo.rpm".into(),
+                    checksum: "sha256:00".into(),
+                    size: 5,
+                    key: "ABCD".into(),
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let l = sample();
+        let t = l.to_toml();
+        assert!(t.starts_with("# Written by"));
+        assert_eq!(Lockfile::parse(&t, Path::new("x.lock")).unwrap(), l);
+        assert_eq!(l.targets[0].packages[0].nevra(), "foo-1:2-3.noarch");
+    }
+
+    #[test]
+    fn versions_and_garbage_are_input_errors() {
+        let e =
+            Lockfile::parse("version = 9\nmanifest = \"m\"\n", Path::new("x.lock")).unwrap_err();
+        assert!(e.downcast_ref::<InputError>().is_some());
+        assert!(e.to_string().contains("version 9 is not supported"), "{e}");
+        let e = Lockfile::parse("manifest = 1", Path::new("x.lock")).unwrap_err();
+        assert!(e.to_string().contains("x.lock"), "{e}");
+    }
+
+    #[test]
+    fn changes_are_named() {
+        let old = sample().targets[0].request.clone();
+        let mut new = old.clone();
+        assert!(request_changes(&old, &new).is_empty());
+        new.include.push("bar".into());
+        new.include.retain(|p| p != "foo");
+        new.weak_deps = false;
+        let c = request_changes(&old, &new);
+        assert_eq!(
+            c,
+            [
+                "packages: added bar, removed foo",
+                "weak dependencies: on → off"
+            ]
+        );
+    }
+
+    #[test]
+    fn lock_path_sits_beside_the_manifest() {
+        assert_eq!(path_for(Path::new("a/b.toml")), Path::new("a/b.lock"));
+    }
+}

@@ -1,0 +1,189 @@
+//! Resolve: a BuildPlan becomes an exact, locked set of packages per arch
+//! and output.
+//!
+//! `repodata` fetches and caches repository metadata, `solv` is our FFI to
+//! libsolv (the solver dnf uses), `solve` turns requests into solver jobs
+//! the way dnf does, `comps` and `modules` handle groups and EL8/EL9
+//! module streams, `lockfile` writes and checks `MANIFEST.lock`.
+
+pub mod comps;
+pub mod lockfile;
+pub mod modules;
+pub mod net;
+pub mod repodata;
+pub mod solv;
+pub mod solve;
+
+use crate::fetch::Cache;
+use crate::plan::{ArchPlan, BuildPlan, OutputPlan};
+use anyhow::{Context, Result};
+use lockfile::{LockedPackage, LockedRepo, LockedRequest, Lockfile, Target};
+use std::collections::BTreeMap;
+
+/// libsolv's arch policy for an arch's compatible rpm arches
+/// (`x86_64_v2:x86_64`); noarch is implied.
+pub fn arch_policy(a: &ArchPlan) -> String {
+    let v: Vec<&str> = a
+        .rpm_arches
+        .iter()
+        .map(String::as_str)
+        .filter(|x| *x != "noarch")
+        .collect();
+    v.join(":")
+}
+
+/// The request an output's packages make, as the lock records it.
+pub fn request_for(plan: &BuildPlan, a: &ArchPlan, o: &OutputPlan) -> LockedRequest {
+    LockedRequest {
+        include: o.packages.include.clone(),
+        exclude: o.packages.exclude.clone(),
+        modules: o.packages.modules.clone(),
+        weak_deps: plan.weak_deps,
+        repos: a.repos.iter().map(|r| r.id.clone()).collect(),
+    }
+}
+
+/// Full fingerprints of armored keys (gpg --show-keys).
+pub fn fingerprints(keys: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for k in keys {
+        let o = crate::tools::run(
+            "gpg",
+            &[
+                "--batch".as_ref(),
+                "--with-colons".as_ref(),
+                "--show-keys".as_ref(),
+                k.as_os_str(),
+            ],
+        )
+        .with_context(|| format!("reading key {}", k.display()))?;
+        let text = String::from_utf8_lossy(&o.stdout);
+        // The first fpr after a pub line is the primary key's.
+        let mut want = false;
+        for l in text.lines() {
+            if l.starts_with("pub:") {
+                want = true;
+            } else if want && l.starts_with("fpr:") {
+                if let Some(f) = l.split(':').nth(9) {
+                    out.push(f.to_string());
+                }
+                want = false;
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Resolves every arch and output of a plan into a lockfile.
+pub fn lock(
+    plan: &BuildPlan,
+    cache: &Cache,
+    manifest_name: &str,
+) -> Result<(Lockfile, Vec<String>)> {
+    let mut targets = vec![];
+    let mut warnings = vec![];
+    for a in &plan.arches {
+        crate::report::info(format!("resolving {} ({} repos)", a.arch, a.repos.len()));
+        let mut synced = vec![];
+        for r in &a.repos {
+            synced.push(repodata::sync(r, cache)?);
+        }
+        let mut locked_repos = vec![];
+        for (r, s) in a.repos.iter().zip(&synced) {
+            locked_repos.push(LockedRepo {
+                id: r.id.clone(),
+                baseurls: s.bases.clone(),
+                gpgcheck: r.gpgcheck,
+                keys: fingerprints(&s.keys)?,
+                key_urls: r.gpgkeys.clone(),
+                revision: s.revision.clone(),
+            });
+        }
+        let mut u = solve::Universe::load(
+            &arch_policy(a),
+            synced.iter().map(|s| s.files.clone()).collect(),
+        )?;
+        for o in &a.outputs {
+            let request = request_for(plan, a, o);
+            let req = solve::Request {
+                include: request.include.clone(),
+                exclude: request.exclude.clone(),
+                modules: request.modules.clone(),
+                weak_deps: request.weak_deps,
+            };
+            let (pkgs, warns) = u
+                .solve(&req)
+                .with_context(|| format!("resolving {} for {}", o.name, a.arch))?;
+            warnings.extend(
+                warns
+                    .into_iter()
+                    .map(|w| format!("{}/{}: {w}", a.arch, o.name)),
+            );
+            let packages = pkgs
+                .into_iter()
+                .map(|p| {
+                    let repo = &locked_repos[p.repo];
+                    LockedPackage {
+                        key: if repo.gpgcheck {
+                            repo.keys
+                                .first()
+                                .map(|f| f[f.len().saturating_sub(16)..].to_string())
+                                .unwrap_or_default()
+                        } else {
+                            String::new()
+                        },
+                        repo: repo.id.clone(),
+                        checksum: format!("{}:{}", p.checksum_type, p.checksum),
+                        name: p.name,
+                        epoch: p.epoch,
+                        version: p.version,
+                        release: p.release,
+                        arch: p.arch,
+                        location: p.location,
+                        size: p.size,
+                    }
+                })
+                .collect();
+            targets.push(Target {
+                arch: a.arch.clone(),
+                output: o.name.clone(),
+                request,
+                repos: locked_repos.clone(),
+                packages,
+            });
+        }
+    }
+    Ok((
+        Lockfile {
+            version: lockfile::LOCK_VERSION,
+            manifest: manifest_name.to_string(),
+            targets,
+        },
+        warnings,
+    ))
+}
+
+/// Checks that `lock` still answers `plan`: same targets, same requests.
+/// Returns every difference, each naming arch/output.
+pub fn stale(plan: &BuildPlan, lock: &Lockfile) -> Vec<String> {
+    let mut out = vec![];
+    let mut wanted = BTreeMap::new();
+    for a in &plan.arches {
+        for o in &a.outputs {
+            wanted.insert((a.arch.clone(), o.name.clone()), request_for(plan, a, o));
+        }
+    }
+    for ((arch, output), req) in &wanted {
+        match lock.target(arch, output) {
+            None => out.push(format!("{arch}/{output}: not in the lockfile")),
+            Some(t) => out.extend(
+                lockfile::request_changes(&t.request, req)
+                    .into_iter()
+                    .map(|c| format!("{arch}/{output}: {c}")),
+            ),
+        }
+    }
+    out
+}
