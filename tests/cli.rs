@@ -187,24 +187,6 @@ fn bad_flags_are_input_errors() {
 }
 
 #[test]
-fn build_stops_after_planning_with_a_build_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = run(&[
-        "build",
-        "manifests/fixture/qcow2.toml",
-        "--output-dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("not available yet"));
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing half-written"
-    );
-}
-
-#[test]
 fn help_fits_80_columns() {
     for args in [
         &["--help"][..],

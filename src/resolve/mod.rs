@@ -97,7 +97,14 @@ pub fn lock(
                 baseurls: s.bases.clone(),
                 gpgcheck: r.gpgcheck,
                 keys: fingerprints(&s.keys)?,
-                key_urls: r.gpgkeys.clone(),
+                // Inline keys travel in the lock as their armored text.
+                key_urls: r
+                    .gpgkeys
+                    .iter()
+                    .filter(|k| *k != "(inline key)")
+                    .chain(r.inline_keys.iter())
+                    .cloned()
+                    .collect(),
                 revision: s.revision.clone(),
             });
         }
@@ -186,4 +193,72 @@ pub fn stale(plan: &BuildPlan, lock: &Lockfile) -> Vec<String> {
         }
     }
     out
+}
+
+/// What to download for one locked target: an `Item` per package, URLs
+/// from every base URL of its repo (mirror order), keys fetched from the
+/// lock's key URLs into `keydir` and checked against the locked
+/// fingerprints (a key that changed behind its URL is refused).
+pub fn fetch_items(t: &Target, keydir: &std::path::Path) -> Result<Vec<crate::fetch::Item>> {
+    use anyhow::bail;
+    let mut keys_of: BTreeMap<String, Option<Vec<std::path::PathBuf>>> = BTreeMap::new();
+    for r in &t.repos {
+        if !r.gpgcheck {
+            keys_of.insert(r.id.clone(), None);
+            continue;
+        }
+        let dir = keydir.join(&r.id);
+        std::fs::create_dir_all(&dir)?;
+        let mut files = vec![];
+        for (i, u) in r.key_urls.iter().enumerate() {
+            let f = dir.join(format!("key-{i}.asc"));
+            if u.contains("BEGIN PGP PUBLIC KEY BLOCK") {
+                std::fs::write(&f, u)?;
+            } else {
+                net::download(std::slice::from_ref(u), &f, None)
+                    .with_context(|| format!("repo {}: fetching gpgkey {u}", r.id))?;
+            }
+            files.push(f);
+        }
+        let got = fingerprints(&files)?;
+        if got != r.keys {
+            bail!(
+                "repo {}: the keys at {} (fingerprints {}) are not the ones locked ({}); re-run `image-builder lock` if the change is expected",
+                r.id,
+                r.key_urls.join(", "),
+                got.join(", "),
+                r.keys.join(", ")
+            );
+        }
+        keys_of.insert(r.id.clone(), Some(files));
+    }
+    t.packages
+        .iter()
+        .map(|p| {
+            let repo = t.repos.iter().find(|r| r.id == p.repo).with_context(|| {
+                format!("lockfile: {} names unknown repo {}", p.nevra(), p.repo)
+            })?;
+            let (kind, hex) = p.checksum.split_once(':').with_context(|| {
+                format!(
+                    "lockfile: {}: checksum {:?} is not TYPE:HEX",
+                    p.nevra(),
+                    p.checksum
+                )
+            })?;
+            Ok(crate::fetch::Item {
+                name: p.nevra(),
+                urls: repo
+                    .baseurls
+                    .iter()
+                    .map(|b| format!("{b}{}", p.location))
+                    .collect(),
+                checksum: crate::fetch::Checksum {
+                    kind: kind.to_string(),
+                    hex: hex.to_string(),
+                },
+                size: Some(p.size).filter(|s| *s > 0),
+                keys: keys_of.get(&p.repo).cloned().flatten(),
+            })
+        })
+        .collect()
 }

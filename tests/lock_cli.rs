@@ -1,0 +1,246 @@
+//! `image-builder lock` end to end against the fixture repos: the lockfile
+//! round trip, `--check` and `build --locked` refusing a changed manifest,
+//! unsatisfiable requests explained (text and JSON), repo_gpgcheck.
+
+mod common;
+
+use common::fixtures::fixture_root;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        fixture_root();
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn manifest(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_image-builder"))
+            .env("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root())
+            .env("IMAGE_BUILDER_CACHE_DIR", self.dir.path().join("cache"))
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const BASE: &str = r#"name = "locktest"
+distro = "fixture"
+architectures = ["x86_64", "aarch64"]
+
+[[packages]]
+name = "fixture-weak"
+
+[[output]]
+type = "tar"
+"#;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn lock_writes_a_lockfile_that_round_trips_and_checks() {
+    let env = Env::new();
+    let m = env.manifest("m.toml", BASE);
+    let o = env.run(&["lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lock_path = env.dir.path().join("m.lock");
+    let first = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(first.contains("version = 1"));
+    assert!(
+        first.contains("name = \"fixture-recommended\""),
+        "weak dep locked"
+    );
+    assert!(first.contains("arch = \"aarch64\""));
+    let l = alma_image_builder::resolve::lockfile::Lockfile::parse(&first, &lock_path).unwrap();
+    assert_eq!(l.targets.len(), 2);
+    for t in &l.targets {
+        for p in &t.packages {
+            assert!(
+                p.checksum.starts_with("sha256:") && p.checksum.len() == 7 + 64,
+                "{p:?}"
+            );
+            assert_eq!(p.key.len(), 16, "{p:?}");
+            assert!(p.size > 0);
+        }
+    }
+    // Same inputs, same bytes.
+    let o = env.run(&["lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
+    // --check on an unchanged manifest.
+    let o = env.run(&["lock", "--check", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A changed manifest: --check and build --locked both refuse, naming it.
+    env.manifest(
+        "m.toml",
+        &format!("{BASE}\n[[packages]]\nname = \"fixture-caps\"\n"),
+    );
+    for args in [vec!["lock", "--check"], vec!["build", "--locked", "-o"]] {
+        let mut a = args.clone();
+        let out = env.dir.path().join("out");
+        if a.last() == Some(&"-o") {
+            a.push(s(&out));
+        }
+        a.push(s(&m));
+        let o = env.run(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("no longer matches"), "{t}");
+        assert!(
+            t.contains("x86_64/tar: packages: added fixture-caps"),
+            "{t}"
+        );
+        assert!(t.contains("image-builder lock"), "{t}");
+    }
+}
+
+#[test]
+fn lock_json_lists_every_package() {
+    let env = Env::new();
+    let m = env.manifest("j.toml", BASE);
+    let o = env.run(&["--json", "lock", "--arch", "x86_64", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["targets"][0];
+    assert_eq!(t["arch"], "x86_64");
+    let pkgs = t["packages"].as_array().unwrap();
+    let weak = pkgs.iter().find(|p| p["name"] == "fixture-weak").unwrap();
+    for k in ["epoch", "version", "release", "arch", "repo", "checksum"] {
+        assert!(!weak[k].is_null(), "{k} missing in {weak}");
+    }
+    assert_eq!(weak["repo"], "fixture-main");
+}
+
+#[test]
+fn unsatisfiable_requests_are_explained() {
+    let env = Env::new();
+    let m = env.manifest(
+        "u.toml",
+        r#"distro = "fixture"
+architectures = ["x86_64"]
+[[packages]]
+name = "fixture-conflict-a"
+[[packages]]
+name = "fixture-conflict-b"
+[[output]]
+type = "tar"
+"#,
+    );
+    let o = env.run(&["lock", s(&m)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("cannot be satisfied"), "{t}");
+    assert!(
+        t.contains("problem 1:") && t.contains("fixture-conflict"),
+        "{t}"
+    );
+    assert!(t.contains("fix 1:"), "{t}");
+    assert!(
+        !env.dir.path().join("u.lock").exists(),
+        "no lockfile on failure"
+    );
+    let o = env.run(&["--json", "lock", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["problems"][0];
+    assert!(p["text"].as_str().unwrap().contains("conflict"), "{v}");
+    assert!(!p["solutions"].as_array().unwrap().is_empty(), "{v}");
+
+    let m = env.manifest(
+        "n.toml",
+        "distro = \"fixture\"\narchitectures = [\"x86_64\"]\n[[packages]]\nname = \"nope-not-here\"\n[[output]]\ntype = \"tar\"\n",
+    );
+    let o = env.run(&["lock", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("no package matches 'nope-not-here'"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn own_repo_manifest(url: &str, extra: &str) -> String {
+    format!(
+        r#"distro = "fixture"
+architectures = ["x86_64"]
+[build]
+distro_repos = false
+[[repositories]]
+id = "mine"
+baseurl = ["{url}"]
+gpgkey = ["file://{key}"]
+{extra}
+[[packages]]
+name = "busybox"
+[[output]]
+type = "tar"
+"#,
+        key = fixture_root().join("keys/RPM-GPG-KEY-fixture").display()
+    )
+}
+
+#[test]
+fn repo_gpgcheck_verifies_repomd_signatures() {
+    let env = Env::new();
+    // A copy of the fixture repo, so it can be tampered with.
+    let repo = env.dir.path().join("repo");
+    let src = fixture_root().join("repos/main/x86_64");
+    let o = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let url = format!("file://{}/", repo.display());
+    let m = env.manifest("g.toml", &own_repo_manifest(&url, "repo_gpgcheck = true"));
+    let o = env.run(&["lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Tamper: append a comment to repomd.xml; its signature no longer verifies.
+    let md = repo.join("repodata/repomd.xml");
+    let mut x = std::fs::read_to_string(&md).unwrap();
+    x.push_str("<!-- tampered -->\n");
+    std::fs::write(&md, x).unwrap();
+    let o = env.run(&["lock", s(&m)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("repomd.xml signature"), "{}", text(&o));
+    // Without repo_gpgcheck the same repo is read (its packages are still
+    // checked one by one at fetch time).
+    let m = env.manifest("h.toml", &own_repo_manifest(&url, ""));
+    let o = env.run(&["lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn build_resolves_writes_the_lock_and_stops_before_missing_stages() {
+    let env = Env::new();
+    let m = env.manifest("b.toml", BASE);
+    let out = env.dir.path().join("out");
+    let o = env.run(&["build", "--arch", "x86_64", "-o", s(&out), s(&m)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not landed yet"), "{}", text(&o));
+    assert!(env.dir.path().join("b.lock").is_file());
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0, "nothing half-written");
+}
