@@ -16,6 +16,7 @@ pub mod error;
 pub mod fetch;
 pub mod manifest;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod resolve;
 pub mod tools;

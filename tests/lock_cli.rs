@@ -242,5 +242,8 @@ fn build_resolves_writes_the_lock_and_stops_before_missing_stages() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not landed yet"), "{}", text(&o));
     assert!(env.dir.path().join("b.lock").is_file());
-    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0, "nothing half-written");
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().count() == 0,
+        "nothing half-written"
+    );
 }

@@ -112,9 +112,13 @@ fn locked_or_resolved(
     Ok(l)
 }
 
-fn fetch_packages(_ctx: Ctx, items: &[crate::fetch::Item], _cache: &Cache) -> Result<usize> {
-    bail!(
-        "fetching {} packages: the downloader has not landed yet",
-        items.len()
-    )
+fn fetch_packages(ctx: Ctx, items: &[crate::fetch::Item], cache: &Cache) -> Result<usize> {
+    let progress = crate::progress::for_cli(ctx.json);
+    let paths = crate::fetch::fetch_all(
+        items,
+        cache,
+        &crate::fetch::FetchOptions::default(),
+        progress.as_ref(),
+    )?;
+    Ok(paths.len())
 }

@@ -1,9 +1,90 @@
-//! `cache`: where the cache is, and pruning it.
+//! `cache info` and `cache prune`.
 
-use super::Ctx;
+use super::{print_json, Ctx};
 use crate::cli::CacheCommand;
-use anyhow::{bail, Result};
+use crate::fetch::Cache;
+use anyhow::Result;
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-pub fn run(_ctx: Ctx, _c: &CacheCommand) -> Result<()> {
-    bail!("cache commands are not available yet")
+fn size_of(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_of(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
+    let cache = Cache::open(ctx.cache_dir)?;
+    match c {
+        CacheCommand::Info => {
+            let (r, m) = (size_of(&cache.rpms_dir()), size_of(&cache.metadata_dir()));
+            if ctx.json {
+                print_json(&json!({"root": cache.root, "rpms_bytes": r, "metadata_bytes": m}));
+            } else {
+                println!("cache: {}", cache.root.display());
+                println!("packages (rpms-v1): {}", super::lock::human(r));
+                println!("metadata (repodata-v1): {}", super::lock::human(m));
+            }
+        }
+        CacheCommand::Prune(a) => {
+            let before = size_of(&cache.root);
+            if a.all {
+                for d in [cache.rpms_dir(), cache.metadata_dir()] {
+                    if d.exists() {
+                        std::fs::remove_dir_all(&d)?;
+                    }
+                }
+            } else {
+                let rpms = cache.rpms_dir();
+                for d in [rpms.join("tmp"), rpms.join("unverified")] {
+                    if d.exists() {
+                        std::fs::remove_dir_all(&d)?;
+                    }
+                }
+                let cutoff =
+                    SystemTime::now() - Duration::from_secs(a.older_than.unwrap_or(30) * 86400);
+                if let Ok(rd) = std::fs::read_dir(&rpms) {
+                    for e in rd.flatten() {
+                        let p = e.path();
+                        if p.extension().is_some_and(|x| x == "rpm") {
+                            let used = e
+                                .metadata()
+                                .and_then(|m| m.accessed().or_else(|_| m.modified()));
+                            if used.map(|t| t < cutoff).unwrap_or(false) {
+                                let _ = std::fs::remove_file(p.with_extension("json"));
+                                let _ = std::fs::remove_file(&p);
+                            }
+                        }
+                    }
+                }
+                // Dangling by-checksum links.
+                if let Ok(rd) = std::fs::read_dir(rpms.join("by-checksum")) {
+                    for e in rd.flatten() {
+                        if !e.path().exists() {
+                            let _ = std::fs::remove_file(e.path());
+                        }
+                    }
+                }
+            }
+            let freed = before.saturating_sub(size_of(&cache.root));
+            if ctx.json {
+                print_json(&json!({"root": cache.root, "freed_bytes": freed}));
+            } else {
+                println!(
+                    "freed {} in {}",
+                    super::lock::human(freed),
+                    cache.root.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -51,10 +51,10 @@ pub fn fetch_text(urls: &[String]) -> Result<String> {
     http_text(urls)
 }
 
-fn http_download(urls: &[String], _dest: &Path, _expected: Option<&Checksum>) -> Result<()> {
-    bail!("{}: http downloads are not wired yet", urls.join(", "))
+fn http_download(urls: &[String], dest: &Path, expected: Option<&Checksum>) -> Result<()> {
+    crate::fetch::download_file(urls, dest, expected, &crate::fetch::FetchOptions::default())
 }
 
 fn http_text(urls: &[String]) -> Result<String> {
-    bail!("{}: http downloads are not wired yet", urls.join(", "))
+    crate::fetch::fetch_text(urls, &crate::fetch::FetchOptions::default())
 }

@@ -82,6 +82,23 @@ pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
     })
 }
 
+/// Runs `program args` and returns its output whatever the exit status
+/// (for tools whose report matters more than their status, like
+/// `rpmkeys -K`); only failing to start is an error.
+pub fn run_any_status<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
+    let line = display(program, args);
+    crate::report::debug(format!("run: {line}"));
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    Ok(Output {
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
