@@ -247,3 +247,37 @@ fn build_resolves_writes_the_lock_and_stops_before_missing_stages() {
         "nothing half-written"
     );
 }
+
+#[test]
+fn locked_build_needs_no_metadata() {
+    let env = Env::new();
+    let repo = env.dir.path().join("repo");
+    let o = Command::new("cp")
+        .arg("-r")
+        .arg(fixture_root().join("repos/main/x86_64"))
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let url = format!("file://{}/", repo.display());
+    let m = env.manifest("l.toml", &own_repo_manifest(&url, ""));
+    let o = env.run(&["lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The metadata is gone and the cache is fresh: only the lock can help.
+    std::fs::remove_dir_all(repo.join("repodata")).unwrap();
+    std::fs::remove_dir_all(env.dir.path().join("cache")).unwrap();
+    let out = env.dir.path().join("out");
+    let o = env.run(&["build", "--locked", "-o", s(&out), s(&m)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("resolved, fetched and verified"), "{t}");
+    assert!(
+        !env.dir.path().join("cache/repodata-v1").exists(),
+        "no metadata fetched: {t}"
+    );
+    // Without --locked the same build must re-resolve and so fails on the
+    // missing metadata, naming the repo.
+    let o = env.run(&["build", "-o", s(&out), s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("repo mine"), "{}", text(&o));
+}
