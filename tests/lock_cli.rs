@@ -281,3 +281,68 @@ fn locked_build_needs_no_metadata() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("repo mine"), "{}", text(&o));
 }
+
+fn mirrored_manifest(kind: &str, list: &Path) -> String {
+    format!(
+        r#"distro = "fixture"
+architectures = ["x86_64"]
+[build]
+distro_repos = false
+[[repositories]]
+id = "mirrored"
+{kind} = "file://{list}"
+gpgkey = ["file://{key}"]
+[[packages]]
+name = "busybox"
+[[output]]
+type = "tar"
+"#,
+        list = list.display(),
+        key = fixture_root().join("keys/RPM-GPG-KEY-fixture").display()
+    )
+}
+
+#[test]
+fn mirrorlist_and_metalink_over_http_with_failover() {
+    use common::httpd::Server;
+    let env = Env::new();
+    let repo = fixture_root().join("repos/main/x86_64");
+    let dead = Server::start(env.dir.path().join("nothing-here"));
+    let good = Server::start(repo.clone());
+    // mirrorlist: a mirror that 404s everything, then a good one.
+    let ml = env.dir.path().join("mirrorlist");
+    std::fs::write(&ml, format!("# mirrors\n{}\n{}\n", dead.base, good.base)).unwrap();
+    let m = env.manifest("ml.toml", &mirrored_manifest("mirrorlist", &ml));
+    let o = env.run(&["lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(dead.log().iter().any(|(p, _)| p == "repodata/repomd.xml"));
+    let lock = std::fs::read_to_string(env.dir.path().join("ml.lock")).unwrap();
+    assert!(lock.contains(&good.base), "{lock}");
+
+    // metalink: repomd.xml must match one of its hashes.
+    let repomd = std::fs::read(repo.join("repodata/repomd.xml")).unwrap();
+    let right = alma_image_builder::resolve::repodata::digest("sha256", &repomd).unwrap();
+    for (hash, ok) in [(right.as_str(), true), ("00ff", false)] {
+        let mlk = env.dir.path().join("metalink");
+        std::fs::write(
+            &mlk,
+            format!(
+                r#"<?xml version="1.0"?><metalink version="3.0" xmlns="http://www.metalinker.org/"><files><file name="repomd.xml">
+<verification><hash type="sha256">{hash}</hash></verification>
+<resources><url protocol="http">{}repodata/repomd.xml</url></resources></file></files></metalink>"#,
+                good.base
+            ),
+        )
+        .unwrap();
+        let m = env.manifest("mlk.toml", &mirrored_manifest("metalink", &mlk));
+        let o = env.run(&["lock", s(&m)]);
+        assert_eq!(o.status.success(), ok, "{}", text(&o));
+        if !ok {
+            assert!(
+                text(&o).contains("does not match the metalink"),
+                "{}",
+                text(&o)
+            );
+        }
+    }
+}
