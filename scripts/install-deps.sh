@@ -15,6 +15,8 @@ debian_pkgs=(
   # disk and firmware tooling used by later stages and the recipes
   fdisk dosfstools mtools sbsigntool xorriso cpio zstd xz-utils openssl
   ovmf qemu-efi-aarch64 binutils-aarch64-linux-gnu
+  # trees: SELinux labelling (setfiles), xattr and capability inspection in tests
+  policycoreutils attr libcap2-bin
 )
 backports_pkgs=(qemu-system-x86 qemu-system-arm)
 
@@ -57,4 +59,14 @@ elif command -v dnf >/dev/null 2>&1; then
 else
   echo "install-deps: need apt-get (Debian 12) or dnf (AlmaLinux/Fedora)" >&2
   exit 1
+fi
+
+# Python tools the tests run (SBOM validators), in a venv of their own so
+# the system Python stays untouched. Pinned; PyPI is reachable here.
+PYVENV=${IMAGE_BUILDER_PYVENV:-/opt/image-builder-py}
+py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 cyclonedx-python-lib==8.5.0)
+if [ ! -x "$PYVENV/bin/pyspdxtools" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
+  log "python venv $PYVENV: ${py_pkgs[*]}"
+  $SUDO python3 -m venv "$PYVENV"
+  $SUDO "$PYVENV/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}"
 fi

@@ -9,6 +9,7 @@
 //! previous stage's value. `commands` wires them to the CLI (`cli`);
 //! `tools` is the only place that spawns processes.
 
+pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod distro;
@@ -20,3 +21,4 @@ pub mod progress;
 pub mod report;
 pub mod resolve;
 pub mod tools;
+pub mod tree;

@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// How many bytes of stderr a failure message keeps.
@@ -64,22 +65,7 @@ pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("starting `{line}`"))?;
-    if !out.status.success() {
-        let code = out
-            .status
-            .code()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "a signal".into());
-        let err = tail(&out.stderr, STDERR_TAIL);
-        if err.is_empty() {
-            bail!("`{line}` exited with {code}");
-        }
-        bail!("`{line}` exited with {code}:\n{err}");
-    }
-    Ok(Output {
-        stdout: out.stdout,
-        stderr: out.stderr,
-    })
+    finish(&line, out)
 }
 
 /// Runs `program args` and returns its output whatever the exit status
@@ -93,6 +79,46 @@ pub fn run_any_status<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Outp
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("starting `{line}`"))?;
+    Ok(Output {
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
+/// Runs `program args` chrooted into `root` (a tree being built), with a
+/// clean environment, so the tree's own tools act on the tree and never on
+/// the host. `program` is a path inside the tree.
+pub fn run_in_root<S: AsRef<OsStr>>(root: &Path, program: &str, args: &[S]) -> Result<Output> {
+    let mut full: Vec<std::ffi::OsString> = vec![root.as_os_str().into(), program.into()];
+    full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    let line = display("chroot", &full);
+    crate::report::debug(format!("run: {line}"));
+    let out = Command::new("chroot")
+        .args(&full)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .env("LANG", "C.UTF-8")
+        .env("SYSTEMD_OFFLINE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    finish(&line, out)
+}
+
+fn finish(line: &str, out: std::process::Output) -> Result<Output> {
+    if !out.status.success() {
+        let code = out
+            .status
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "a signal".into());
+        let err = tail(&out.stderr, STDERR_TAIL);
+        if err.is_empty() {
+            bail!("`{line}` exited with {code}");
+        }
+        bail!("`{line}` exited with {code}:\n{err}");
+    }
     Ok(Output {
         stdout: out.stdout,
         stderr: out.stderr,

@@ -1,0 +1,4 @@
+//! Artifact builders: one module per format, each a function from a tree
+//! (or another artifact) to files beside which an SBOM is written.
+
+pub mod sbom;

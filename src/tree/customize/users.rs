@@ -1,0 +1,14 @@
+//! TODO(helper): module doc that says why.
+
+use super::Env;
+use crate::manifest::blueprint::*;
+use anyhow::{bail, Result};
+
+pub fn apply(
+    _env: &Env,
+    _users: &[User],
+    _groups: &[GroupCustomization],
+    _keys: &[SshKey],
+) -> Result<()> {
+    bail!("not implemented")
+}

@@ -1,0 +1,13 @@
+//! Root trees: a locked, fetched transaction becomes a directory that is
+//! an installed system.
+//!
+//! `install` unpacks the packages in transaction order and registers them
+//! in the tree's own rpmdb; `customize` applies the blueprint
+//! customizations as small functions over the tree; `selinux` labels it
+//! with the tree's own policy. Nothing here touches the host's root: every
+//! path is resolved under the tree and every program the tree provides
+//! runs chrooted into it (through `crate::tools`).
+
+pub mod customize;
+pub mod rpmdb;
+pub mod selinux;
