@@ -2,3 +2,4 @@
 //! (or another artifact) to files beside which an SBOM is written.
 
 pub mod sbom;
+pub mod tar;

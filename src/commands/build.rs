@@ -4,14 +4,18 @@
 //! written nothing at the output path.
 
 use super::{load, print_json, Ctx};
+use crate::artifact;
 use crate::cli::BuildArgs;
 use crate::error::InputError;
 use crate::fetch::Cache;
+use crate::manifest::ours::OutputType;
 use crate::manifest::Document;
 use crate::plan;
 use crate::resolve::{self, lockfile, lockfile::Lockfile};
-use anyhow::{bail, Result};
+use crate::tree;
+use anyhow::{bail, Context, Result};
 use serde_json::json;
+use std::path::{Path, PathBuf};
 
 pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
     let (doc, selection) = load(&args.select)?;
@@ -47,21 +51,102 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
     let keydir = tempfile::Builder::new()
         .prefix("keys.")
         .tempdir_in(&cache.root)?;
-    let mut fetched = 0;
+    let mut fetched: Vec<(String, String, Vec<PathBuf>)> = Vec::new();
     for a in &p.arches {
         for o in &a.outputs {
             let t = lock
                 .target(&a.arch, &o.name)
                 .expect("stale() checked every target");
             let items = resolve::fetch_items(t, keydir.path())?;
-            fetched += fetch_packages(ctx, &items, &cache)?;
+            fetched.push((
+                a.arch.clone(),
+                o.name.clone(),
+                fetch_packages(ctx, &items, &cache)?,
+            ));
         }
     }
-    bail!(
-        "{fetched} packages are resolved, fetched and verified in {}; installing them into a tree \
-         (issue 4) and the artifact stages have not landed yet",
-        cache.root.display()
-    )
+    let pending: Vec<String> = p
+        .arches
+        .iter()
+        .flat_map(|a| a.outputs.iter().map(move |o| (a, o)))
+        .filter(|(_, o)| !matches!(o.kind, OutputType::Tar | OutputType::Directory))
+        .map(|(a, o)| format!("{}/{} ({})", a.arch, o.name, o.kind))
+        .collect();
+    if !pending.is_empty() {
+        let n: usize = fetched.iter().map(|f| f.2.len()).sum();
+        bail!(
+            "{n} packages are resolved, fetched and verified in {}; the artifact stage for {} \
+             (disk images: issue 5, bootc/OCI: issue 6) has not landed yet",
+            cache.root.display(),
+            pending.join(", ")
+        );
+    }
+    std::fs::create_dir_all(&args.output_dir)
+        .with_context(|| format!("creating {}", args.output_dir.display()))?;
+    let distro = crate::distro::lookup(&p.distro.id)
+        .map_err(anyhow::Error::msg)?
+        .context("planned distro vanished")?;
+    let manifest_dir = args
+        .select
+        .manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    for a in &p.arches {
+        for o in &a.outputs {
+            let rpms = &fetched
+                .iter()
+                .find(|f| f.0 == a.arch && f.1 == o.name)
+                .expect("fetched every target")
+                .2;
+            let work = tempfile::Builder::new()
+                .prefix(".image-builder.")
+                .tempdir_in(&args.output_dir)?;
+            let root = work.path().join("tree");
+            let report = tree::make::make(&tree::make::Request {
+                root: &root,
+                rpms,
+                customizations: doc.manifest.customizations.as_ref(),
+                manifest_dir: &manifest_dir,
+                releasever: &p.distro.releasever,
+                major: distro.major,
+                rpmdb: &p.distro.rpmdb,
+                kernel_cmdline: &[],
+            })
+            .with_context(|| format!("building the {} tree for {}", a.arch, o.name))?;
+            let out = args.output_dir.join(&o.filename);
+            match o.kind {
+                OutputType::Tar => artifact::tar::write(&root, &out, report.source_date_epoch)?,
+                _ => replace_dir(&root, &out, work.path())?,
+            }
+            if ctx.json {
+                print_json(&json!({
+                    "event": "artifact",
+                    "arch": a.arch,
+                    "output": o.name,
+                    "type": o.kind.as_str(),
+                    "path": out,
+                    "packages": report.packages.len(),
+                    "customizations": report.customizations,
+                    "selinux_labelled": report.selinux_labelled,
+                    "source_date_epoch": report.source_date_epoch,
+                }));
+            } else {
+                println!("{}", out.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves the finished tree to `out`, replacing an earlier one only once
+/// the new one is complete.
+fn replace_dir(tree: &Path, out: &Path, work: &Path) -> Result<()> {
+    if out.exists() {
+        std::fs::rename(out, work.join("previous"))
+            .with_context(|| format!("moving the previous {} aside", out.display()))?;
+    }
+    std::fs::rename(tree, out).with_context(|| format!("moving the tree to {}", out.display()))
 }
 
 /// With `--locked`: MANIFEST.lock as it is, refused when stale. Without:
@@ -112,13 +197,12 @@ fn locked_or_resolved(
     Ok(l)
 }
 
-fn fetch_packages(ctx: Ctx, items: &[crate::fetch::Item], cache: &Cache) -> Result<usize> {
+fn fetch_packages(ctx: Ctx, items: &[crate::fetch::Item], cache: &Cache) -> Result<Vec<PathBuf>> {
     let progress = crate::progress::for_cli(ctx.json);
-    let paths = crate::fetch::fetch_all(
+    crate::fetch::fetch_all(
         items,
         cache,
         &crate::fetch::FetchOptions::default(),
         progress.as_ref(),
-    )?;
-    Ok(paths.len())
+    )
 }

@@ -71,6 +71,8 @@ pub struct Repository {
 #[serde(rename_all = "kebab-case")]
 pub enum OutputType {
     Tar,
+    /// The root tree as a plain directory (what `tar` archives).
+    Directory,
     /// Alias `bootc`: a bootable container image.
     #[serde(alias = "bootc")]
     Oci,
@@ -86,8 +88,9 @@ pub enum OutputType {
 }
 
 impl OutputType {
-    pub const ALL: [OutputType; 11] = [
+    pub const ALL: [OutputType; 12] = [
         OutputType::Tar,
+        OutputType::Directory,
         OutputType::Oci,
         OutputType::Ostree,
         OutputType::Raw,
@@ -103,6 +106,7 @@ impl OutputType {
     pub fn as_str(self) -> &'static str {
         match self {
             OutputType::Tar => "tar",
+            OutputType::Directory => "directory",
             OutputType::Oci => "oci",
             OutputType::Ostree => "ostree",
             OutputType::Raw => "raw",
@@ -146,10 +150,11 @@ impl OutputType {
         self.is_disk() || self.is_iso()
     }
 
-    /// File name extension of the artifact.
+    /// File name extension of the artifact (none for a directory).
     pub fn extension(self) -> &'static str {
         match self {
             OutputType::Tar => "tar",
+            OutputType::Directory => "",
             OutputType::Oci => "oci.tar",
             OutputType::Ostree => "ostree.tar",
             OutputType::Raw | OutputType::Ami => "raw",

@@ -47,8 +47,8 @@ pub fn customization_support(name: &str, t: OutputType) -> Result<(), &'static s
             }
         }
         "kernel" | "fips" => {
-            if t == Tar {
-                Err("a tar archive has no boot loader to pass kernel arguments to")
+            if matches!(t, Tar | Directory) {
+                Err("a tar archive or directory has no boot loader to pass kernel arguments to")
             } else {
                 Ok(())
             }

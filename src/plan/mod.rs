@@ -327,14 +327,23 @@ fn output_plan(
         .unwrap_or_else(|| default_name(doc));
     let filename = out
         .and_then(|o| o.filename.clone())
-        .unwrap_or_else(|| format!("{base}-{}.{}", ar.name, t.extension()));
+        .unwrap_or_else(|| match t.extension() {
+            "" => format!("{base}-{}", ar.name),
+            ext => format!("{base}-{}.{ext}", ar.name),
+        });
     let firmware = boot::firmware(m, ar, t);
 
     // Packages: distro sets, boot chain, the manifest's own, customizations'.
     let mut include = vec![];
     let mut exclude = vec![];
     let minimal = m.minimal.unwrap_or(false);
-    for set in ["common", t.as_str()] {
+    // A directory is the tree a tar archives: same package set.
+    let own = if t == OutputType::Directory {
+        "tar"
+    } else {
+        t.as_str()
+    };
+    for set in ["common", own] {
         if minimal && set != "common" {
             continue;
         }

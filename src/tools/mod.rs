@@ -68,6 +68,24 @@ pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
     finish(&line, out)
 }
 
+/// Runs `program args` with extra environment variables (e.g.
+/// SOURCE_DATE_EPOCH for rpm, whose install times honor it).
+pub fn run_with_env<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    env: &[(&str, String)],
+) -> Result<Output> {
+    let line = display(program, args);
+    crate::report::debug(format!("run: {line}"));
+    let out = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    finish(&line, out)
+}
+
 /// Runs `program args` and returns its output whatever the exit status
 /// (for tools whose report matters more than their status, like
 /// `rpmkeys -K`); only failing to start is an error.

@@ -9,5 +9,8 @@
 //! runs chrooted into it (through `crate::tools`).
 
 pub mod customize;
+pub mod install;
+pub mod make;
 pub mod rpmdb;
+pub mod rpmhdr;
 pub mod selinux;

@@ -1,0 +1,152 @@
+//! Reproducible tar archives of a tree.
+//!
+//! Same tree → same bytes: entries in byte order of their paths, every
+//! mtime clamped to SOURCE_DATE_EPOCH, numeric owners only (no user or
+//! group names, which depend on the host), extended attributes (file
+//! capabilities, SELinux labels) as `SCHILY.xattr.*` PAX records in sorted
+//! order, hard links stored once and linked after. File contents are
+//! streamed from disk, never held in memory. The archive is written to a
+//! temporary file beside the target and renamed into place at the end.
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use tar::{EntryType, Header};
+
+/// Writes `root` as a tar archive at `out`.
+pub fn write(root: &Path, out: &Path, source_date_epoch: i64) -> Result<()> {
+    let dir = out.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".tar.")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    {
+        let mut w = Writer {
+            tar: tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file())),
+            clamp: source_date_epoch.max(0) as u64,
+            links: HashMap::new(),
+        };
+        w.tar.follow_symlinks(false);
+        w.entry(root, "./")?;
+        w.walk(root, "./")?;
+        let mut inner = w.tar.into_inner()?;
+        inner.flush()?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(out)
+        .with_context(|| format!("renaming the archive to {}", out.display()))?;
+    Ok(())
+}
+
+struct Writer<W: Write> {
+    tar: tar::Builder<W>,
+    clamp: u64,
+    /// (device, inode) of multiply-linked files already stored → their name.
+    links: HashMap<(u64, u64), String>,
+}
+
+impl<W: Write> Writer<W> {
+    fn walk(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        for n in names {
+            let path = dir.join(&n);
+            let Some(name) = n.to_str() else {
+                bail!("{}: file name is not UTF-8", path.display());
+            };
+            let is_dir = fs::symlink_metadata(&path)?.is_dir();
+            let tar_name = if is_dir {
+                format!("{prefix}{name}/")
+            } else {
+                format!("{prefix}{name}")
+            };
+            self.entry(&path, &tar_name)?;
+            if is_dir {
+                self.walk(&path, &tar_name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, path: &Path, name: &str) -> Result<()> {
+        let md =
+            fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        let ft = md.file_type();
+        let mut h = Header::new_gnu();
+        h.set_mode(md.mode() & 0o7777);
+        h.set_uid(md.uid() as u64);
+        h.set_gid(md.gid() as u64);
+        h.set_mtime((md.mtime().max(0) as u64).min(self.clamp));
+        h.set_size(0);
+        self.xattrs(path)?;
+        if ft.is_file() && md.nlink() > 1 {
+            let key = (md.dev(), md.ino());
+            if let Some(first) = self.links.get(&key) {
+                h.set_entry_type(EntryType::Link);
+                let first = first.clone();
+                self.tar.append_link(&mut h, name, first)?;
+                return Ok(());
+            }
+            self.links.insert(key, name.to_string());
+        }
+        if ft.is_file() {
+            h.set_entry_type(EntryType::Regular);
+            h.set_size(md.len());
+            let f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            self.tar
+                .append_data(&mut h, name, f)
+                .with_context(|| format!("archiving {}", path.display()))?;
+        } else if ft.is_dir() {
+            h.set_entry_type(EntryType::Directory);
+            self.tar.append_data(&mut h, name, std::io::empty())?;
+        } else if ft.is_symlink() {
+            h.set_entry_type(EntryType::Symlink);
+            let target = fs::read_link(path)?;
+            self.tar.append_link(&mut h, name, target)?;
+        } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+            h.set_entry_type(if ft.is_fifo() {
+                EntryType::Fifo
+            } else if ft.is_char_device() {
+                EntryType::Char
+            } else {
+                EntryType::Block
+            });
+            let rdev = md.rdev();
+            h.set_device_major(libc::major(rdev))?;
+            h.set_device_minor(libc::minor(rdev))?;
+            self.tar.append_data(&mut h, name, std::io::empty())?;
+        } else {
+            crate::report::info(format!("warning: tar: skipping socket {}", path.display()));
+        }
+        Ok(())
+    }
+
+    /// Emits the PAX record block for `path`'s extended attributes, if any.
+    fn xattrs(&mut self, path: &Path) -> Result<()> {
+        let mut attrs: Vec<(String, Vec<u8>)> = Vec::new();
+        for n in
+            xattr::list(path).with_context(|| format!("listing xattrs of {}", path.display()))?
+        {
+            let Some(name) = n.to_str() else { continue };
+            if let Some(v) = xattr::get(path, &n)? {
+                attrs.push((format!("SCHILY.xattr.{name}"), v));
+            }
+        }
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        attrs.sort();
+        self.tar
+            .append_pax_extensions(attrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! One tree, start to finish: install the fetched packages, apply the
+//! distro's systemd presets, the blueprint customizations, then SELinux
+//! labels (last, so files customizations wrote are labelled too).
+
+use super::customize::{self, Env};
+use super::install::{self, Installed};
+use crate::error::InputError;
+use crate::manifest::blueprint::Customizations;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// What a tree is built from.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub root: &'a Path,
+    /// Verified package files, in lockfile order.
+    pub rpms: &'a [PathBuf],
+    pub customizations: Option<&'a Customizations>,
+    pub manifest_dir: &'a Path,
+    pub releasever: &'a str,
+    pub major: u32,
+    /// `sqlite` or `bdb`.
+    pub rpmdb: &'a str,
+    /// Kernel arguments to write into the tree (empty for tar/directory).
+    pub kernel_cmdline: &'a [String],
+}
+
+/// What was done, for the build report and the SBOM.
+#[derive(Debug)]
+pub struct Report {
+    pub packages: Vec<Installed>,
+    pub customizations: Vec<&'static str>,
+    pub selinux_labelled: bool,
+    pub source_date_epoch: i64,
+}
+
+/// SOURCE_DATE_EPOCH from the environment, else the newest package build
+/// time (so a lockfile alone fixes every timestamp).
+pub fn source_date_epoch(pkgs: &[Installed]) -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<i64>().map_err(|_| {
+            InputError(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970"
+            ))
+            .into()
+        }),
+        _ => Ok(install::newest_build_time(pkgs)),
+    }
+}
+
+pub fn make(req: &Request) -> Result<Report> {
+    let packages = install::preflight(req.rpms)?;
+    let sde = source_date_epoch(&packages)?;
+    // AlmaLinux 10 moved the database under /usr (image-mode friendly).
+    let dbpath = if req.major >= 10 {
+        "/usr/lib/sysimage/rpm"
+    } else {
+        "/var/lib/rpm"
+    };
+    let opts = install::Options {
+        dbpath: dbpath.into(),
+        backend: req.rpmdb.into(),
+        source_date_epoch: sde,
+    };
+    crate::report::info(format!(
+        "installing {} packages into {}",
+        packages.len(),
+        req.root.display()
+    ));
+    install::install(req.root, &packages, &opts)?;
+    if ["etc", "usr/lib", "lib"]
+        .iter()
+        .any(|d| req.root.join(d).join("systemd/system-preset").is_dir())
+    {
+        customize::services::preset_all(req.root).context("applying systemd presets")?;
+    }
+    let env = Env {
+        root: req.root.to_path_buf(),
+        manifest_dir: req.manifest_dir.to_path_buf(),
+        source_date_epoch: sde,
+        releasever: req.releasever.to_string(),
+    };
+    let customizations = match req.customizations {
+        Some(c) => customize::apply(&env, c, req.kernel_cmdline)?,
+        None => vec![],
+    };
+    let selinux_labelled = super::selinux::label(req.root).context("labelling for SELinux")?;
+    Ok(Report {
+        packages,
+        customizations,
+        selinux_labelled,
+        source_date_epoch: sde,
+    })
+}
