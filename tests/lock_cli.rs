@@ -271,9 +271,9 @@ fn locked_build_needs_no_metadata() {
     std::fs::remove_dir_all(env.dir.path().join("cache")).unwrap();
     let out = env.dir.path().join("out");
     let o = env.run(&["build", "--locked", "-o", s(&out), s(&m)]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("resolved, fetched and verified"), "{t}");
+    assert!(out.join("l-x86_64.tar").is_file(), "{t}");
     assert!(
         !env.dir.path().join("cache/repodata-v1").exists(),
         "no metadata fetched: {t}"
