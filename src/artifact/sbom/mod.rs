@@ -112,18 +112,12 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// repeats of the same name-epoch-version-release.arch: an rpmdb cannot
 /// hold one twice, and SBOM identifiers derived from it must be unique.
 fn sorted_packages(doc: &Document) -> Vec<&Package> {
-    let key = |p: &&Package| {
-        (
-            p.name.clone(),
-            p.epoch,
-            p.version.clone(),
-            p.release.clone(),
-            p.arch.clone(),
-            p.sha256.clone(),
-        )
-    };
+    type Key<'a> = (&'a str, u32, &'a str, &'a str, &'a str, &'a str);
+    fn key(p: &Package) -> Key<'_> {
+        (&p.name, p.epoch, &p.version, &p.release, &p.arch, &p.sha256)
+    }
     let mut pkgs: Vec<&Package> = doc.packages.iter().collect();
-    pkgs.sort_by_key(key);
+    pkgs.sort_by(|a, b| key(a).cmp(&key(b)));
     pkgs.dedup_by(|a, b| {
         a.name == b.name
             && a.epoch == b.epoch
