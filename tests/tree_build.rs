@@ -1,0 +1,205 @@
+//! `image-builder build` of tree outputs (tar, directory) end to end on
+//! the fixture distribution: the systemd fixture installs into a tree
+//! whose rpmdb lists exactly the locked set and verifies clean, scriptlet
+//! markers and file capabilities survive (also inside the tar), two builds
+//! from one lockfile give byte-identical archives and SBOMs.
+
+mod common;
+
+use common::fixtures::fixture_root;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        fixture_root();
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn manifest(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_image-builder"))
+            .env("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root())
+            .env("IMAGE_BUILDER_CACHE_DIR", self.path("cache"))
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn rpm_q(root: &Path, args: &[&str]) -> Output {
+    Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .args(["--dbpath", "/var/lib/rpm"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const SYSTEMD: &str = r#"name = "sysd"
+distro = "fixture"
+architecture = "x86_64"
+packages = [
+  { name = "systemd" }, { name = "busybox" }, { name = "fixture-release" },
+  { name = "fixture-scriptlets" }, { name = "fixture-caps" },
+]
+
+[[output]]
+type = "tar"
+
+[[output]]
+type = "directory"
+"#;
+
+#[test]
+fn systemd_fixture_tree_tar_and_directory() {
+    let env = Env::new();
+    let m = env.manifest("sysd.toml", SYSTEMD);
+    let out = env.path("out");
+    let o = env.run(&["build", "-o", s(&out), s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = out.join("sysd-x86_64");
+    let tar = out.join("sysd-x86_64.tar");
+    assert!(dir.is_dir() && tar.is_file(), "{}", text(&o));
+
+    // The rpmdb lists exactly the locked packages.
+    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(env.path("sysd.lock")).unwrap()).unwrap();
+    let mut want: Vec<String> = lock["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["output"].as_str() == Some("directory"))
+        .unwrap()["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}-{}-{}.{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap(),
+                p["release"].as_str().unwrap(),
+                p["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    want.sort();
+    let q = rpm_q(&dir, &["-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"]);
+    let mut have: Vec<String> = String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    have.sort();
+    assert_eq!(have, want);
+    assert!(have.iter().any(|p| p.starts_with("systemd-2")), "{have:?}");
+    // Nothing on disk differs from what the packages say.
+    let v = rpm_q(&dir, &["-Va"]);
+    assert!(v.stdout.is_empty(), "rpm -Va: {}", text(&v));
+
+    for m in ["pre", "post", "posttrans"] {
+        assert!(dir.join("var/lib/fixture-markers").join(m).is_file());
+    }
+    let cap = Command::new("getcap")
+        .arg(dir.join("usr/bin/fixture-ping"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&cap.stdout).contains("cap_net_raw=ep"));
+
+    // The tar carries the capability as a PAX xattr record, numeric owners,
+    // mtimes clamped to the newest package build time.
+    let x = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, tarfile\n\
+             t = tarfile.open(sys.argv[1])\n\
+             ms = t.getmembers()\n\
+             ping = t.getmember('usr/bin/fixture-ping')\n\
+             print('cap' if 'SCHILY.xattr.security.capability' in ping.pax_headers else 'nocap')\n\
+             print(max(m.mtime for m in ms))\n\
+             print(sorted(set(m.uname for m in ms)))\n\
+             print(len(ms))",
+        )
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let x = String::from_utf8_lossy(&x.stdout).into_owned();
+    let lines: Vec<&str> = x.lines().collect();
+    assert_eq!(lines[0], "cap", "{x}");
+    let newest_build: i64 = String::from_utf8_lossy(
+        &rpm_q(&dir, &["-qa", "--qf", "%{BUILDTIME}\\n"]).stdout,
+    )
+    .lines()
+    .map(|l| l.parse::<i64>().unwrap())
+    .max()
+    .unwrap();
+    assert!(lines[1].parse::<i64>().unwrap() <= newest_build, "{x}");
+    assert_eq!(lines[2], "['']", "no user names: {x}");
+    assert!(lines[3].parse::<usize>().unwrap() > 500, "{x}");
+
+    // Same lockfile, second build: the same bytes.
+    let out2 = env.path("out2");
+    let o = env.run(&["build", "--locked", "-o", s(&out2), s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let a = std::fs::read(&tar).unwrap();
+    let b = std::fs::read(out2.join("sysd-x86_64.tar")).unwrap();
+    assert!(a == b, "two builds from one lockfile differ");
+    // Nothing but the artifacts is left in the output directory.
+    let mut names: Vec<String> = std::fs::read_dir(&out2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".spdx.json") && !n.ends_with(".cdx.json"))
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["sysd-x86_64", "sysd-x86_64.tar"]);
+}
+
+#[test]
+fn failed_build_leaves_nothing_at_the_output_path() {
+    let env = Env::new();
+    // A files customization that cannot be honored fails after install.
+    let m = env.manifest(
+        "bad.toml",
+        &format!(
+            "name = \"bad\"\ndistro = \"fixture\"\narchitecture = \"x86_64\"\n\
+             packages = [{{ name = \"busybox\" }}]\n\
+             [[output]]\ntype = \"tar\"\n\
+             [[customizations.files]]\npath = \"/etc/motd\"\nuri = \"file://{}\"\n",
+            env.path("does-not-exist").display()
+        ),
+    );
+    let out = env.path("out");
+    let o = env.run(&["build", "-o", s(&out), s(&m)]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("does-not-exist"), "{}", text(&o));
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
