@@ -24,6 +24,12 @@ pub struct TestTree {
     pub env: Env,
 }
 
+impl Default for TestTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestTree {
     pub fn new() -> TestTree {
         let dir = tempfile::tempdir().expect("tempdir");

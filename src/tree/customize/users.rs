@@ -206,6 +206,21 @@ impl Db {
         })
     }
 
+    /// Like `load`, but `None` when the tree has no such file.
+    fn load_existing(env: &Env, path: &'static str) -> Result<Option<Db>> {
+        if !files::exists(&env.root, path)? {
+            return Ok(None);
+        }
+        Db::load(env, path, "", 0o644).map(Some)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.lines
+            .iter()
+            .filter_map(|f| f.first())
+            .map(String::as_str)
+    }
+
     fn find(&self, name: &str) -> Option<usize> {
         self.lines
             .iter()
@@ -280,6 +295,9 @@ struct Accounts {
     shadow: Db,
     group: Db,
     gshadow: Db,
+    /// `/etc/subuid` and `/etc/subgid`, when the tree has them.
+    subuid: Option<Db>,
+    subgid: Option<Db>,
     defs: HashMap<String, String>,
     /// Days since the epoch of `SOURCE_DATE_EPOCH`: the password-change day.
     today: i64,
@@ -296,15 +314,74 @@ impl Accounts {
                 Some((w.next()?.to_string(), w.next()?.to_string()))
             })
             .collect();
+        let passwd = Db::load(env, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash", 0o644)?;
+        let group = Db::load(env, "/etc/group", "root:x:0:", 0o644)?;
+        // AlmaLinux ships shadow and gshadow with mode 0000.
+        let mut shadow = Db::load(env, "/etc/shadow", "root:!::0:99999:7:::", 0o000)?;
+        let mut gshadow = Db::load(env, "/etc/gshadow", "root:!::", 0o000)?;
+        // A new shadow file gets a locked entry for every existing account,
+        // as pwconv/grpconv would make it.
+        if shadow.changed {
+            shadow.lines = passwd
+                .names()
+                .map(|n| {
+                    [n, "!", "", "0", "99999", "7", "", "", ""]
+                        .map(String::from)
+                        .to_vec()
+                })
+                .collect();
+        }
+        if gshadow.changed {
+            gshadow.lines = group
+                .lines
+                .iter()
+                .filter_map(|f| {
+                    let members = f.get(3).cloned().unwrap_or_default();
+                    Some(vec![f.first()?.clone(), "!".into(), String::new(), members])
+                })
+                .collect();
+        }
         Ok(Accounts {
-            passwd: Db::load(env, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash", 0o644)?,
-            // AlmaLinux ships shadow and gshadow with mode 0000.
-            shadow: Db::load(env, "/etc/shadow", "root:!::0:99999:7:::", 0o000)?,
-            group: Db::load(env, "/etc/group", "root:x:0:", 0o644)?,
-            gshadow: Db::load(env, "/etc/gshadow", "root:::", 0o000)?,
+            passwd,
+            shadow,
+            group,
+            gshadow,
+            subuid: Db::load_existing(env, "/etc/subuid")?,
+            subgid: Db::load_existing(env, "/etc/subgid")?,
             defs,
             today: env.source_date_epoch.div_euclid(86_400).max(0),
         })
+    }
+
+    /// Subordinate id ranges for a new user (rootless containers), as
+    /// useradd adds them when the tree has `/etc/subuid` and `/etc/subgid`.
+    fn add_subids(&mut self, name: &str) {
+        let uid = (
+            self.def("SUB_UID_MIN", 100_000),
+            self.def("SUB_UID_COUNT", 65_536),
+        );
+        let gid = (
+            self.def("SUB_GID_MIN", 100_000),
+            self.def("SUB_GID_COUNT", 65_536),
+        );
+        for (db, (min, count)) in [(&mut self.subuid, uid), (&mut self.subgid, gid)] {
+            let Some(db) = db else { continue };
+            if count == 0 || db.find(name).is_some() {
+                continue;
+            }
+            let next = db
+                .lines
+                .iter()
+                .filter_map(|f| {
+                    let start: u64 = f.get(1)?.parse().ok()?;
+                    let n: u64 = f.get(2)?.parse().ok()?;
+                    Some(start + n)
+                })
+                .max()
+                .unwrap_or(0)
+                .max(u64::from(min));
+            db.push(&[name, &next.to_string(), &count.to_string()]);
+        }
     }
 
     fn def(&self, key: &str, default: u32) -> u32 {
@@ -318,7 +395,11 @@ impl Accounts {
         self.group.save(env)?;
         self.gshadow.save(env)?;
         self.passwd.save(env)?;
-        self.shadow.save(env)
+        self.shadow.save(env)?;
+        for db in [&self.subuid, &self.subgid].into_iter().flatten() {
+            db.save(env)?;
+        }
+        Ok(())
     }
 
     /// uid, gid and home of `name` in passwd.
@@ -410,6 +491,7 @@ impl Accounts {
                     "uid",
                 )?,
             };
+            self.add_subids(name);
             (uid, self.primary_group(name, uid, gid_want)?)
         };
         if let Some(other) = self
@@ -760,7 +842,7 @@ mod tests {
             "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice A.:/home/alice:/bin/bash\n"
         );
         assert_eq!(t.read("/etc/group"), "root:x:0:\nalice:x:1000:\n");
-        assert_eq!(t.read("/etc/gshadow"), "root:::\nalice:!::\n");
+        assert_eq!(t.read("/etc/gshadow"), "root:!::\nalice:!::\n");
         let sh = shadow_fields(&t, "alice");
         let expected = openssl_sha512(&derived_salt("alice", "secret"), "secret");
         assert_eq!(sh[1], expected);
@@ -916,6 +998,32 @@ mod tests {
             t.read("/root/.ssh/authorized_keys"),
             "ssh-rsa OLD old\nssh-ed25519 NEW new\n"
         );
+    }
+
+    #[test]
+    fn subids_and_seeded_shadow() {
+        let t = TestTree::new();
+        t.write(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1:bin:/bin:/sbin/nologin\n",
+        );
+        t.write("/etc/group", "root:x:0:\nbin:x:1:root\n");
+        t.write("/etc/subuid", "");
+        t.write("/etc/subgid", "old:100000:65536\n");
+        apply(&t.env, &[user("u1"), user("u2")], &[], &[]).unwrap();
+        assert_eq!(t.read("/etc/subuid"), "u1:100000:65536\nu2:165536:65536\n");
+        assert_eq!(
+            t.read("/etc/subgid"),
+            "old:100000:65536\nu1:165536:65536\nu2:231072:65536\n"
+        );
+        let shadow = t.read("/etc/shadow");
+        assert!(
+            shadow.starts_with("root:!::0:99999:7:::\nbin:!::0:99999:7:::\nu1:!!:19675:"),
+            "{shadow}"
+        );
+        assert!(t
+            .read("/etc/gshadow")
+            .starts_with("root:!::\nbin:!::root\nu1:!::\n"));
     }
 
     #[test]
