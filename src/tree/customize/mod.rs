@@ -15,6 +15,8 @@ pub mod rpmkeys;
 pub mod security;
 pub mod services;
 pub mod system;
+#[cfg(test)]
+pub mod testtree;
 pub mod users;
 
 use crate::manifest::blueprint::Customizations;
