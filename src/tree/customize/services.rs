@@ -232,7 +232,7 @@ fn find(root: &Path, name: &str) -> Result<Option<Found>> {
 
 /// Resolves every symlink in `path` (absolute inside the tree) with the
 /// tree as `/`; components that do not exist are kept as they are.
-fn chase(root: &Path, path: &str) -> Result<String> {
+pub(crate) fn chase(root: &Path, path: &str) -> Result<String> {
     let mut todo: Vec<String> = path
         .split('/')
         .filter(|c| !c.is_empty())
