@@ -125,6 +125,12 @@ pub fn preset_all(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `systemctl enable NAME` for other customizations that ship units.
+pub(crate) fn enable_unit(root: &Path, name: &str) -> Result<()> {
+    let name = unit_name(name)?;
+    enable(root, &name, &mut HashSet::new()).with_context(|| format!("enabling {name}"))
+}
+
 /// A manifest's unit name made whole: `sshd` → `sshd.service`.
 fn unit_name(name: &str) -> Result<String> {
     let name = name.trim();
