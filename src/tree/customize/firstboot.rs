@@ -25,7 +25,6 @@ use super::{in_root, Env};
 use crate::manifest::blueprint::*;
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
-use std::path::Path;
 
 const SCRIPT_DIR: &str = "/usr/libexec/image-builder/firstboot";
 const UNIT_DIR: &str = "/usr/lib/systemd/system";
@@ -205,7 +204,7 @@ fn write_file(env: &Env, path: &str, text: &str, mode: u32) -> Result<()> {
 
 /// Whether `root` holds firstboot unit `id` (for other modules' tests).
 #[cfg(test)]
-pub(crate) fn has_job(root: &Path, id: &str) -> bool {
+pub(crate) fn has_job(root: &std::path::Path, id: &str) -> bool {
     root.join(UNIT_DIR.trim_start_matches('/'))
         .join(unit_of(id))
         .is_file()
@@ -216,6 +215,7 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
 

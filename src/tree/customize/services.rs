@@ -618,7 +618,7 @@ fn read_presets(root: &Path) -> Result<Vec<Rule>> {
                 }
             };
             let instances: Vec<String> = words.map(str::to_string).collect();
-            if !instances.is_empty() && !(enable && is_template(pattern)) {
+            if !instances.is_empty() && (!enable || !is_template(pattern)) {
                 crate::report::verbose(format!("{name}: ignoring preset line {line:?}"));
                 continue;
             }
