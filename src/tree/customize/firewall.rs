@@ -15,7 +15,7 @@
 //! firewalld would refuse at boot. Port names (`imap:tcp`) are resolved
 //! with the tree's /etc/services now, so a typo fails here too.
 
-use super::{in_root, Env};
+use super::Env;
 use crate::manifest::blueprint::*;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -46,7 +46,7 @@ pub fn apply(env: &Env, f: &Firewall) -> Result<()> {
             check_service(root, s)?;
             zone.remove("service", "name", s);
         }
-        zone.save(root)?;
+        zone.save(env)?;
     }
     for z in &f.zones {
         let name = z.name.as_deref().unwrap_or(&default);
@@ -55,7 +55,7 @@ pub fn apply(env: &Env, f: &Firewall) -> Result<()> {
             let (attr, value) = source_attr(s).with_context(|| format!("zone {name}"))?;
             zone.add("source", &[(attr, value)]);
         }
-        zone.save(root)?;
+        zone.save(env)?;
     }
     Ok(())
 }
@@ -270,14 +270,12 @@ impl Zone {
             .retain(|n| !matches!(n, Node::Elem(e) if e.name == tag && e.attr(key) == Some(value)));
     }
 
-    fn save(&self, root: &Path) -> Result<()> {
-        let dir = in_root(root, "/etc/firewalld/zones")?;
-        std::fs::create_dir_all(&dir).context("creating /etc/firewalld/zones")?;
+    /// Writes /etc/firewalld/zones/NAME.xml (mode 0644, mtime clamped).
+    fn save(&self, env: &Env) -> Result<()> {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
         write_elem(&mut out, &self.root, 0);
-        let path = dir.join(format!("{}.xml", self.name));
-        std::fs::write(&path, out)
-            .with_context(|| format!("writing /etc/firewalld/zones/{}.xml", self.name))
+        let path = format!("/etc/firewalld/zones/{}.xml", self.name);
+        super::firstboot::write_file(env, &path, &out, 0o644)
     }
 }
 
@@ -511,6 +509,11 @@ mod tests {
             .unwrap();
         assert!(desc.text().unwrap().contains("computers & networks"));
         assert!(text.contains("<!-- keep me -->"), "{text}");
+        let mtime = fs::metadata(r.join("etc/firewalld/zones/public.xml"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(mtime, std::time::UNIX_EPOCH, "clamped to SOURCE_DATE_EPOCH");
         // The vendor file is untouched; a second run changes nothing.
         assert_eq!(
             fs::read_to_string(r.join("usr/lib/firewalld/zones/public.xml")).unwrap(),

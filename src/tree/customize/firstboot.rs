@@ -182,13 +182,19 @@ fn aap_script(a: &AapFirstboot) -> Result<String> {
 }
 
 /// Writes `text` at `path` (inside the tree) with `mode`, its mtime
-/// clamped to SOURCE_DATE_EPOCH.
-fn write_file(env: &Env, path: &str, text: &str, mode: u32) -> Result<()> {
+/// clamped to SOURCE_DATE_EPOCH (shared with the other customizations
+/// that write files).
+pub(super) fn write_file(env: &Env, path: &str, text: &str, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let host = in_root(&env.root, path)?;
-    if let Some(parent) = host.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+    // Resolve directory links inside the tree, and replace a link at the
+    // file itself, so that nothing is written outside the tree.
+    env.host_path(path)?;
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let dir = in_root(&env.root, &super::services::chase(&env.root, dir)?)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let host = dir.join(name);
+    if std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(&host).with_context(|| format!("replacing the link {path}"))?;
     }
     std::fs::write(&host, text).with_context(|| format!("writing {path}"))?;
     let file = std::fs::File::options()
@@ -386,6 +392,38 @@ mod tests {
             args.lines().last(),
             Some("https://aap.example/api/v2/job_templates/9/callback/")
         );
+    }
+
+    #[test]
+    fn links_in_the_tree_never_lead_writes_outside_it() {
+        let outside = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        fs::create_dir_all(r.join("usr")).unwrap();
+        // Absolute links, meant for the booted image, resolve in the tree.
+        std::os::unix::fs::symlink(outside.path(), r.join("usr/libexec")).unwrap();
+        let unit_dir = r.join("usr/lib/systemd/system");
+        fs::create_dir_all(&unit_dir).unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, unit_dir.join(unit_of("01-x"))).unwrap();
+        let f = Firstboot {
+            scripts: vec![FirstbootScript::Custom(custom(Some("x"), "true"))],
+        };
+        apply(&env(r), &f).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
+        let inside = r
+            .join(outside.path().strip_prefix("/").unwrap())
+            .join("image-builder/firstboot/01-x");
+        assert!(
+            inside.is_file(),
+            "the script lands under the link's target inside the tree"
+        );
+        assert!(!fs::symlink_metadata(unit_dir.join(unit_of("01-x")))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]

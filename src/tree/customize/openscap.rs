@@ -52,10 +52,7 @@ pub fn apply(env: &Env, o: &OpenScap) -> Result<()> {
         (Some(t), None) => {
             let file = format!("{DATA_DIR}/tailoring.xml");
             let (xml, id) = tailoring_xml(&o.profile_id, &datastream, t, env.source_date_epoch)?;
-            let host = in_root(root, &file)?;
-            std::fs::create_dir_all(host.parent().unwrap_or(root))
-                .with_context(|| format!("creating {DATA_DIR}"))?;
-            std::fs::write(&host, xml).with_context(|| format!("writing {file}"))?;
+            super::firstboot::write_file(env, &file, &xml, 0o644)?;
             (id, Some(file))
         }
         (None, Some(j)) => {
