@@ -90,7 +90,8 @@ fn systemd_fixture_tree_tar_and_directory() {
     assert!(dir.is_dir() && tar.is_file(), "{}", text(&o));
 
     // The rpmdb lists exactly the locked packages.
-    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(env.path("sysd.lock")).unwrap()).unwrap();
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(env.path("sysd.lock")).unwrap()).unwrap();
     let mut want: Vec<String> = lock["target"]
         .as_array()
         .unwrap()
@@ -111,7 +112,10 @@ fn systemd_fixture_tree_tar_and_directory() {
         })
         .collect();
     want.sort();
-    let q = rpm_q(&dir, &["-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"]);
+    let q = rpm_q(
+        &dir,
+        &["-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"],
+    );
     let mut have: Vec<String> = String::from_utf8_lossy(&q.stdout)
         .lines()
         .map(str::to_string)
@@ -152,13 +156,12 @@ fn systemd_fixture_tree_tar_and_directory() {
     let x = String::from_utf8_lossy(&x.stdout).into_owned();
     let lines: Vec<&str> = x.lines().collect();
     assert_eq!(lines[0], "cap", "{x}");
-    let newest_build: i64 = String::from_utf8_lossy(
-        &rpm_q(&dir, &["-qa", "--qf", "%{BUILDTIME}\\n"]).stdout,
-    )
-    .lines()
-    .map(|l| l.parse::<i64>().unwrap())
-    .max()
-    .unwrap();
+    let newest_build: i64 =
+        String::from_utf8_lossy(&rpm_q(&dir, &["-qa", "--qf", "%{BUILDTIME}\\n"]).stdout)
+            .lines()
+            .map(|l| l.parse::<i64>().unwrap())
+            .max()
+            .unwrap();
     assert!(lines[1].parse::<i64>().unwrap() <= newest_build, "{x}");
     assert_eq!(lines[2], "['']", "no user names: {x}");
     assert!(lines[3].parse::<usize>().unwrap() > 500, "{x}");

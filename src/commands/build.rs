@@ -155,7 +155,11 @@ fn sbom_document(
 ) -> Result<artifact::sbom::Document> {
     use crate::tree::rpmhdr::tag;
     if report.packages.len() != target.packages.len() {
-        bail!("installed {} packages but the lock lists {}", report.packages.len(), target.packages.len());
+        bail!(
+            "installed {} packages but the lock lists {}",
+            report.packages.len(),
+            target.packages.len()
+        );
     }
     let packages = report
         .packages

@@ -373,21 +373,6 @@ pub fn fetch_all(
         .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts() {
-        assert_eq!(
-            host_of("https://repo.almalinux.org/almalinux/9/"),
-            "repo.almalinux.org"
-        );
-        assert_eq!(host_of("http://127.0.0.1:8080/x.rpm"), "127.0.0.1:8080");
-        assert_eq!(host_of("file:///srv/repo/x.rpm"), "");
-    }
-}
-
 /// SHA-256 (hex) of a file, streamed.
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     use sha2::Digest;
@@ -403,4 +388,19 @@ pub fn sha256_file(path: &std::path::Path) -> Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            host_of("https://repo.almalinux.org/almalinux/9/"),
+            "repo.almalinux.org"
+        );
+        assert_eq!(host_of("http://127.0.0.1:8080/x.rpm"), "127.0.0.1:8080");
+        assert_eq!(host_of("file:///srv/repo/x.rpm"), "");
+    }
 }

@@ -84,6 +84,8 @@ pub fn make(req: &Request) -> Result<Report> {
         Some(c) => customize::apply(&env, c, req.kernel_cmdline)?,
         None => vec![],
     };
+    // Customizations may have opened the rpmdb again (rpm keys).
+    install::tidy_db(&customize::in_root(req.root, dbpath)?)?;
     let selinux_labelled = super::selinux::label(req.root).context("labelling for SELinux")?;
     Ok(Report {
         packages,
