@@ -206,3 +206,138 @@ fn failed_build_leaves_nothing_at_the_output_path() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Every tree customization the fixture can carry, end to end through the
+/// CLI; each module also has unit tests over hand-made trees.
+#[test]
+fn customizations_end_to_end() {
+    let env = Env::new();
+    let m = env.manifest(
+        "cz.toml",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/tree/customized.toml"
+        ))
+        .unwrap(),
+    );
+    let out = env.path("out");
+    let o = env.run(&["build", "--json", "-o", s(&out), s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = out.join("cz-x86_64");
+    let read = |p: &str| std::fs::read_to_string(d.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("etc/hostname").trim(), "fixture-tree");
+    assert!(read("etc/passwd").contains("tester:x:1000:1000::/home/tester:/bin/bash"));
+    assert!(read("etc/group").contains("wheel:x:10:tester"));
+    assert!(read("etc/group").contains("ops:x:2000:tester"));
+    let shadow = read("etc/shadow");
+    let hash = shadow
+        .lines()
+        .find(|l| l.starts_with("tester:"))
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let salt = hash.split('$').nth(2).unwrap();
+    let openssl = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, "test"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&openssl.stdout).trim(), hash);
+    assert!(read("home/tester/.ssh/authorized_keys").contains("FixtureKey"));
+    assert_eq!(
+        std::fs::read_link(d.join("etc/localtime")).unwrap(),
+        Path::new("../usr/share/zoneinfo/Europe/Prague")
+    );
+    assert!(read("etc/chrony.conf").contains("server ntp.example.org iburst"));
+    assert!(read("etc/chrony.conf").contains("#pool "));
+    assert_eq!(read("etc/locale.conf").trim(), "LANG=cs_CZ.UTF-8");
+    assert!(read("etc/vconsole.conf").contains("KEYMAP=cz"));
+    assert_eq!(
+        std::fs::read_link(d.join("etc/systemd/system/systemd-timesyncd.service")).unwrap(),
+        Path::new("/dev/null")
+    );
+    assert!(d
+        .join("etc/systemd/system/multi-user.target.wants/systemd-networkd.service")
+        .is_symlink());
+    assert!(d
+        .join("etc/systemd/system/multi-user.target.wants/image-builder-firstboot-01-hello.service")
+        .is_symlink());
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let srv = std::fs::metadata(d.join("srv/data")).unwrap();
+    assert_eq!(srv.permissions().mode() & 0o7777, 0o750);
+    assert_eq!(srv.uid(), 1000);
+    assert_eq!(read("etc/motd"), "fixture\n");
+    assert!(
+        read("etc/yum.repos.d/extra.repo").contains("baseurl=https://example.org/extra/$basearch/")
+    );
+    assert!(
+        read("etc/ssh/sshd_config.d/40-image-builder.conf").contains("PasswordAuthentication no")
+    );
+    let zone = read("etc/firewalld/zones/public.xml");
+    assert!(
+        zone.contains(r#"<port port="8080" protocol="tcp"/>"#),
+        "{zone}"
+    );
+    assert!(
+        zone.contains(r#"<service name="http"/>"#) && !zone.contains(r#"name="ssh""#),
+        "{zone}"
+    );
+    let keys = rpm_q(&d, &["-q", "gpg-pubkey"]);
+    assert!(keys.status.success(), "{}", text(&keys));
+    // rpm -V: only the config files the customizations changed differ.
+    let v = rpm_q(&d, &["-Va"]);
+    let changed: Vec<String> = String::from_utf8_lossy(&v.stdout)
+        .lines()
+        .map(|l| l.to_string())
+        .collect();
+    for l in &changed {
+        assert!(l.contains("  c /etc/"), "a non-config file changed: {l}");
+    }
+    assert!(!changed.is_empty());
+    // The JSON report names what was applied.
+    let report: serde_json::Value = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "artifact")
+        .expect("an artifact event");
+    let applied: Vec<&str> = report["customizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in [
+        "user",
+        "hostname",
+        "timezone",
+        "locale",
+        "directories",
+        "files",
+        "repositories",
+        "sshd",
+        "rpm",
+        "firewall",
+        "firstboot",
+        "services",
+    ] {
+        assert!(applied.contains(&want), "{want} not in {applied:?}");
+    }
+}
+
+/// A customization the tree cannot honor is a clear error, never skipped.
+#[test]
+fn openscap_without_oscap_is_a_clear_error() {
+    let env = Env::new();
+    let m = env.manifest(
+        "scap.toml",
+        "name = \"scap\"\ndistro = \"fixture\"\narchitecture = \"x86_64\"\n\
+         packages = [{ name = \"busybox\" }]\n\
+         [customizations.openscap]\nprofile_id = \"xccdf_org.ssgproject.content_profile_cis\"\n\
+         [[output]]\ntype = \"directory\"\n",
+    );
+    let o = env.run(&["build", "-o", s(&env.path("out")), s(&m)]);
+    assert!(!o.status.success());
+    // The plan adds openscap-scanner, which the fixture does not have.
+    assert!(text(&o).contains("openscap-scanner"), "{}", text(&o));
+}

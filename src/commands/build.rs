@@ -1,9 +1,11 @@
 //! `build`: plan, resolve (or take MANIFEST.lock with `--locked`), fetch,
-//! then the later stages. Stages land one issue at a time; where they end
-//! today `build` stops with a build error that says so (exit 1), having
-//! written nothing at the output path.
+//! then per arch and output: the tree (install, presets, customizations,
+//! SELinux labels) in a work directory inside the output directory, the
+//! artifact renamed into place, its SBOMs beside it. Output types whose
+//! stage has not landed stop the build after fetch with a build error that
+//! says so (exit 1), having written nothing at the output path.
 
-use super::{load, print_json, Ctx};
+use super::{load, print_json_line, Ctx};
 use crate::artifact;
 use crate::cli::BuildArgs;
 use crate::error::InputError;
@@ -44,7 +46,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
         .into());
     }
     if ctx.json {
-        print_json(&json!({"event": "planned", "outputs": outputs}));
+        print_json_line(&json!({"event": "planned", "outputs": outputs}));
     }
     let lock = locked_or_resolved(ctx, args, &doc, &p)?;
     let cache = Cache::open(ctx.cache_dir)?;
@@ -125,7 +127,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
             }
             artifact::sbom::write_beside(&out, &sbom_doc)?;
             if ctx.json {
-                print_json(&json!({
+                print_json_line(&json!({
                     "event": "artifact",
                     "arch": a.arch,
                     "output": o.name,

@@ -94,6 +94,10 @@ pub fn implied_packages(c: &Customizations) -> Vec<String> {
     {
         v.push("chrony".into());
     }
+    // /etc/localtime links into the zone database.
+    if c.timezone.as_ref().is_some_and(|t| t.timezone.is_some()) {
+        v.push("tzdata".into());
+    }
     if c.openscap.is_some() {
         v.extend([
             "openscap-scanner".to_string(),
