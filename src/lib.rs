@@ -20,5 +20,8 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod resolve;
+pub mod secureboot;
+pub mod sys;
 pub mod tools;
 pub mod tree;
+pub mod verify;

@@ -43,6 +43,11 @@ pub enum Command {
     /// Manage the download and metadata cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Boot an artifact in QEMU (Secure Boot enforced by default) and check the guest's report
+    Verify(VerifyArgs),
+    /// Secure Boot keys for `secureboot = "custom"` images
+    #[command(subcommand)]
+    Secureboot(SecurebootCommand),
     /// List known distros and architectures
     Distros,
 }
@@ -100,4 +105,47 @@ pub struct BuildArgs {
     /// Use MANIFEST.lock as it is; fail if it no longer matches the manifest
     #[arg(long)]
     pub locked: bool,
+}
+
+/// `verify ARTIFACT`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Disk image (raw, qcow2, vmdk, vhd) to boot
+    pub artifact: PathBuf,
+    /// Secure Boot: `ms` (Microsoft keys enrolled, enforced), `custom` (the keys from --keys), `off`
+    #[arg(long, default_value = "ms")]
+    pub secureboot: String,
+    /// Firmware: `uefi` or `bios`
+    #[arg(long, default_value = "uefi")]
+    pub firmware: String,
+    /// Guest architecture (default: x86_64)
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Directory made by `secureboot genkey` (for --secureboot custom)
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Expected report fields (a qemu-tests/*.toml file)
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
+    /// Give up after this many seconds
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
+    /// Accelerator: `tcg`, `kvm`, or `auto` (KVM only if a probe shows it works)
+    #[arg(long, default_value = "tcg")]
+    pub accel: String,
+    /// Expect the firmware/shim to refuse the image (a negative test) instead of a report
+    #[arg(long)]
+    pub expect_refusal: bool,
+}
+
+/// `secureboot …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SecurebootCommand {
+    /// Create PK, KEK, db and MOK keys with certificates, and enrollment files, in DIR
+    Genkey {
+        dir: PathBuf,
+        /// Common-name prefix of the certificates
+        #[arg(long, default_value = "image-builder test")]
+        name: String,
+    },
 }

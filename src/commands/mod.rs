@@ -5,6 +5,8 @@ pub mod build;
 pub mod cache;
 pub mod lock;
 pub mod plan;
+pub mod secureboot;
+pub mod verify;
 
 use crate::cli::{Cli, Command, SelectArgs};
 use crate::manifest::{self, validate::Selection, Document};
@@ -29,6 +31,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(sel) => plan::plan(ctx, &sel),
         Command::Lock(args) => lock::run(ctx, &args),
         Command::Cache(c) => cache::run(ctx, &c),
+        Command::Verify(args) => verify::run(ctx, &args),
+        Command::Secureboot(c) => secureboot::run(ctx, &c),
         Command::Distros => plan::distros(ctx),
     }
 }

@@ -1,0 +1,1 @@
+//! Secure Boot keys, Authenticode signing, enrollment files, UKIs. TODO(helper).

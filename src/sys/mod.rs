@@ -1,0 +1,1 @@
+//! RAII guards for loop devices, mounts and work directories. TODO(helper).

@@ -1,0 +1,1 @@
+//! QEMU boot verification. TODO(helper).
