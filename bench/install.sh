@@ -65,14 +65,18 @@ dnf_run() {
 ours_run() { rm -rf "$work/o"; "$ib" build --locked -q -o "$work/o" "$m"; }
 rpm_run() {
   rm -rf "$work/rpmroot"; mkdir "$work/rpmroot"
-  rpm --root "$work/rpmroot" --dbpath /var/lib/rpm --define '_db_backend sqlite' -i --force-debian "${files[@]}"
+  mapfile -t fs <"$files_list"
+  rpm --root "$work/rpmroot" --dbpath /var/lib/rpm --define '_db_backend sqlite' -i --force-debian "${fs[@]}"
 }
+export work fx pkgs ib m
+export -f dnf_run ours_run rpm_run
+files_list=$work/files.txt; printf '%s\n' "${files[@]}" >"$files_list"; export files_list
 dnf_run >/dev/null 2>&1 || true   # warm dnf's metadata cache
 declare -A t=() r=()
 for tool in dnf rpm ours; do
   ts=(); rs=()
   for _ in $(seq "$RUNS"); do
-    read -r s k < <(measure "${tool}_run")
+    read -r s k < <(measure bash -c "${tool}_run")
     ts+=("$s"); rs+=("$k")
   done
   t[$tool]=$(printf '%s\n' "${ts[@]}" | median)

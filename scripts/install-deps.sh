@@ -17,6 +17,8 @@ debian_pkgs=(
   ovmf qemu-efi-aarch64 binutils-aarch64-linux-gnu
   # trees: SELinux labelling (setfiles), xattr and capability inspection in tests
   policycoreutils attr libcap2-bin
+  # disks: GRUB i386-pc core image (grub-mkimage), XFS root filesystems, checks
+  grub-common xfsprogs qemu-utils libarchive13
 )
 backports_pkgs=(qemu-system-x86 qemu-system-arm)
 
@@ -51,6 +53,12 @@ S
     log "installing: ${missing[*]}"
     $SUDO apt-get install -y -qq --no-install-recommends "${debian_pkgs[@]}" >/dev/null
     $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports_pkgs[@]}" >/dev/null
+  fi
+  # mkfs.ext4 -d from a tarball (reproducible ext4 images) needs
+  # e2fsprogs >= 1.47.1: bookworm-backports has it.
+  if ! mke2fs -V 2>&1 | grep -qE 'mke2fs 1\.(47\.[1-9]|4[89]|[5-9][0-9])'; then
+    log "e2fsprogs from bookworm-backports (mkfs.ext4 -d TARBALL)"
+    $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports e2fsprogs >/dev/null
   fi
 elif command -v dnf >/dev/null 2>&1; then
   $SUDO dnf install -y gcc clang clang-devel pkgconf libsolv-devel rpm-build rpm-sign \

@@ -150,3 +150,46 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 }
+
+/// Sets every entry's access and modification time under `root` to
+/// min(mtime, `epoch`) (symlinks themselves, never their targets), so
+/// filesystem images made from the tree carry reproducible times.
+pub fn clamp_mtimes(root: &Path, epoch: i64) -> Result<()> {
+    fn walk(dir: &Path, epoch: i64) -> Result<()> {
+        for e in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let e = e?;
+            let p = e.path();
+            let md = fs::symlink_metadata(&p)?;
+            if md.is_dir() {
+                walk(&p, epoch)?;
+            }
+            set_time(&p, md.mtime().min(epoch))?;
+        }
+        Ok(())
+    }
+    walk(root, epoch)?;
+    set_time(root, fs::symlink_metadata(root)?.mtime().min(epoch))
+}
+
+fn set_time(p: &Path, t: i64) -> Result<()> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())?;
+    let ts = libc::timespec {
+        tv_sec: t as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [ts, ts];
+    // SAFETY: a valid NUL-terminated path and a two-element timespec array.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("setting times of {}", p.display()));
+    }
+    Ok(())
+}

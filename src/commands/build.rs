@@ -71,7 +71,9 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
         .arches
         .iter()
         .flat_map(|a| a.outputs.iter().map(move |o| (a, o)))
-        .filter(|(_, o)| !matches!(o.kind, OutputType::Tar | OutputType::Directory))
+        .filter(|(_, o)| {
+            !(matches!(o.kind, OutputType::Tar | OutputType::Directory) || o.kind.is_disk())
+        })
         .map(|(a, o)| format!("{}/{} ({})", a.arch, o.name, o.kind))
         .collect();
     if !pending.is_empty() {
@@ -105,6 +107,11 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                 .prefix(".image-builder.")
                 .tempdir_in(&args.output_dir)?;
             let root = work.path().join("tree");
+            let cmdline: Vec<String> = o
+                .boot
+                .as_ref()
+                .map(|b| b.cmdline.clone())
+                .unwrap_or_default();
             let report = tree::make::make(&tree::make::Request {
                 root: &root,
                 rpms,
@@ -113,7 +120,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                 releasever: &p.distro.releasever,
                 major: distro.major,
                 rpmdb: &p.distro.rpmdb,
-                kernel_cmdline: &[],
+                kernel_cmdline: &cmdline,
             })
             .with_context(|| format!("building the {} tree for {}", a.arch, o.name))?;
             let out = args.output_dir.join(&o.filename);
@@ -123,7 +130,53 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
             let sbom_doc = sbom_document(&report, target, &o.filename, &p.distro, &a.arch)?;
             match o.kind {
                 OutputType::Tar => artifact::tar::write(&root, &out, report.source_date_epoch)?,
-                _ => replace_dir(&root, &out, work.path())?,
+                OutputType::Directory => replace_dir(&root, &out, work.path())?,
+                kind => {
+                    let (Some(layout), Some(boot)) = (&o.disk, &o.boot) else {
+                        bail!(
+                            "{}/{}: a disk output without a layout or boot plan",
+                            a.arch,
+                            o.name
+                        );
+                    };
+                    if boot.secureboot == crate::manifest::ours::SecureBootMode::Custom || boot.uki
+                    {
+                        bail!("secureboot = \"custom\" and UKIs are not built yet (issue 5, in progress)");
+                    }
+                    let arch =
+                        crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
+                    let seed = format!(
+                        "{}:{}:{}",
+                        o.filename,
+                        a.arch,
+                        target
+                            .packages
+                            .iter()
+                            .map(|p| p.checksum.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    artifact::tar::clamp_mtimes(&root, report.source_date_epoch)?;
+                    let raw = work.path().join("disk.raw");
+                    let disk = artifact::disk::build_raw(
+                        &artifact::disk::Input {
+                            tree: &root,
+                            layout,
+                            boot,
+                            arch,
+                            distro,
+                            seed: &seed,
+                            source_date_epoch: report.source_date_epoch,
+                            work: work.path(),
+                        },
+                        &raw,
+                    )?;
+                    crate::report::info(format!(
+                        "disk: kernel {}, root UUID {}",
+                        disk.kernel, disk.root_uuid
+                    ));
+                    artifact::disk::convert(&raw, kind.as_str(), &out)?;
+                }
             }
             artifact::sbom::write_beside(&out, &sbom_doc)?;
             if ctx.json {

@@ -37,6 +37,11 @@ pub struct DistroDef {
     /// the fixture, reads `EFI/debian/grub.cfg`).
     #[serde(default)]
     pub grub_efi_dir: Option<String>,
+    /// Whether the distro's GRUB reads BLS entries itself (`blscfg`, a
+    /// Fedora/RHEL patch). Debian's GRUB (the fixture's) does not: its
+    /// grub.cfg gets one menuentry per BLS entry instead.
+    #[serde(default = "yes")]
+    pub grub_blscfg: bool,
     /// Root filesystem type of the default disk layout.
     pub default_fs: String,
     /// rpm database backend the distro's rpm reads: `bdb` (EL8) or `sqlite`.
@@ -105,10 +110,6 @@ impl DistroDef {
     }
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// Packages to install and to keep out.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -137,4 +138,8 @@ pub struct BootDef {
     /// Extra kernel command line on this arch (console=ttyS0, console=hvc0).
     #[serde(default)]
     pub cmdline: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }

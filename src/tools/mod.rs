@@ -86,6 +86,54 @@ pub fn run_with_env<S: AsRef<OsStr>>(
     finish(&line, out)
 }
 
+/// Runs `program args` with `input` on stdin (for tools that read a
+/// script there, like sfdisk).
+pub fn run_with_stdin<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) -> Result<Output> {
+    use std::io::Write;
+    let line = display(program, args);
+    crate::report::debug(format!("run: {line}"));
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting `{line}`"))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for `{line}`"))?;
+    let _ = writer.join();
+    finish(&line, out)
+}
+
+/// `run_in_root` with extra environment variables.
+pub fn run_in_root_env<S: AsRef<OsStr>>(
+    root: &Path,
+    program: &str,
+    args: &[S],
+    env: &[(&str, String)],
+) -> Result<Output> {
+    let mut full: Vec<std::ffi::OsString> = vec![root.as_os_str().into(), program.into()];
+    full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    let line = display("chroot", &full);
+    crate::report::debug(format!("run: {line}"));
+    let out = Command::new("chroot")
+        .args(&full)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .env("LANG", "C.UTF-8")
+        .env("SYSTEMD_OFFLINE", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    finish(&line, out)
+}
+
 /// Runs `program args` and returns its output whatever the exit status
 /// (for tools whose report matters more than their status, like
 /// `rpmkeys -K`); only failing to start is an error.

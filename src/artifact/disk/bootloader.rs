@@ -1,0 +1,292 @@
+//! The boot chain inside the tree and on the disk: kernel and initramfs in
+//! /boot, BLS entries, GRUB configuration (BLS-aware `blscfg` for
+//! AlmaLinux's GRUB, explicit menu entries for GRUBs without it), the small
+//! ESP grub.cfg that finds /boot by filesystem UUID, /etc/fstab, and for
+//! BIOS boot GRUB's i386-pc core image in the BIOS boot partition with the
+//! MBR boot code pointing at it (what grub2-install would do, written
+//! directly into the image file).
+
+use super::{Ids, Input};
+use crate::plan::layout::Partition;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Filesystem identifiers the boot configuration refers to.
+#[derive(Debug, Clone)]
+pub struct Uuids {
+    pub root: String,
+    pub root_fs: String,
+    pub boot: Option<String>,
+    pub boot_fs: Option<String>,
+    /// FAT volume id as `XXXX-XXXX` is derived from this 8-hex-digit form.
+    pub esp: Option<String>,
+}
+
+impl Uuids {
+    fn esp_fstab(&self) -> Option<String> {
+        self.esp
+            .as_ref()
+            .map(|e| format!("{}-{}", &e[..4], &e[4..]))
+    }
+}
+
+/// What `prepare_tree` decided.
+pub struct Prepared {
+    pub kver: String,
+    pub cmdline: String,
+}
+
+/// Kernel versions in the tree (directories of /usr/lib/modules or
+/// /lib/modules holding a vmlinuz), sorted.
+pub fn kernels(tree: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for base in ["usr/lib/modules", "lib/modules"] {
+        let dir = tree.join(base);
+        if dir.is_symlink() || !dir.is_dir() {
+            continue;
+        }
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let v = e.path().join("vmlinuz");
+            if v.is_file() {
+                let kver = e.file_name().to_string_lossy().into_owned();
+                if !out.iter().any(|(k, _)| *k == kver) {
+                    out.push((kver, v));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn write(tree: &Path, path: &str, text: &str) -> Result<()> {
+    let p = tree.join(path.trim_start_matches('/'));
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(&p, text).with_context(|| format!("writing {path}"))
+}
+
+/// Kernel + initramfs in /boot, fstab, kernel command line, BLS entries,
+/// GRUB configuration. Runs before the tree is split into filesystems.
+pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
+    let tree = input.tree;
+    let ks = kernels(tree)?;
+    let Some((kver, _)) = ks.last().cloned() else {
+        bail!("the tree has no kernel (/usr/lib/modules/*/vmlinuz): add the kernel package");
+    };
+    let sde = input.source_date_epoch.to_string();
+    for (kver, vmlinuz) in &ks {
+        let dest = tree.join(format!("boot/vmlinuz-{kver}"));
+        if !dest.exists() {
+            std::fs::create_dir_all(tree.join("boot"))?;
+            std::fs::copy(vmlinuz, &dest).context("copying the kernel to /boot")?;
+        }
+        let initrd = format!("/boot/initramfs-{kver}.img");
+        if !tree.join(&initrd[1..]).exists() {
+            let dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
+                .iter()
+                .find(|p| tree.join(p).exists())
+                .with_context(|| {
+                    format!("the tree has no dracut to make {initrd}: add dracut to the packages")
+                })?;
+            crate::tools::run_in_root_env(
+                tree,
+                &format!("/{dracut}"),
+                &["--force", "--no-hostonly", &initrd, kver],
+                &[("SOURCE_DATE_EPOCH", sde.clone())],
+            )
+            .with_context(|| format!("making {initrd}"))?;
+        }
+    }
+
+    let mut fstab = String::new();
+    let _ = writeln!(fstab, "# Written by image-builder.");
+    let _ = writeln!(fstab, "UUID={} / {} defaults 0 1", u.root, u.root_fs);
+    if let Some(b) = &u.boot {
+        let _ = writeln!(
+            fstab,
+            "UUID={b} /boot {} defaults 0 2",
+            u.boot_fs.as_deref().unwrap_or("ext4")
+        );
+    }
+    if let Some(e) = u.esp_fstab() {
+        let _ = writeln!(
+            fstab,
+            "UUID={e} /boot/efi vfat umask=0077,shortname=winnt 0 2"
+        );
+    }
+    write(tree, "/etc/fstab", &fstab)?;
+
+    let cmdline = std::iter::once(format!("root=UUID={}", u.root))
+        .chain(std::iter::once("ro".to_string()))
+        .chain(input.boot.cmdline.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    write(tree, "/etc/kernel/cmdline", &format!("{cmdline}\n"))?;
+
+    // Paths as GRUB sees them on the filesystem holding /boot.
+    let on_boot = |p: &str| {
+        if u.boot.is_some() {
+            p.to_string()
+        } else {
+            format!("/boot{p}")
+        }
+    };
+    let machine_id = ids.hex32("machine-id");
+    let title = &input.distro.name;
+    let mut menu = String::new();
+    for (kver, _) in ks.iter().rev() {
+        let linux = on_boot(&format!("/vmlinuz-{kver}"));
+        let initrd = on_boot(&format!("/initramfs-{kver}.img"));
+        let entry = format!(
+            "title {title} ({kver})\nversion {kver}\nlinux {linux}\ninitrd {initrd}\noptions {cmdline}\n\
+             grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n"
+        );
+        write(
+            tree,
+            &format!("/boot/loader/entries/{machine_id}-{kver}.conf"),
+            &entry,
+        )?;
+        let _ = writeln!(
+            menu,
+            "menuentry '{title} ({kver})' --class kernel {{\n  linux {linux} {cmdline}\n  initrd {initrd}\n}}"
+        );
+    }
+    let serial = input
+        .boot
+        .cmdline
+        .iter()
+        .any(|a| a.starts_with("console=ttyS"));
+    let mut cfg = String::from("# Written by image-builder.\nset timeout=1\nset default=0\n");
+    if serial {
+        cfg.push_str(
+            "serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n",
+        );
+    }
+    if input.distro.grub_blscfg {
+        cfg.push_str("load_env -f ${config_directory}/grubenv\ninsmod blscfg\nblscfg\n");
+    } else {
+        cfg.push_str(&menu);
+    }
+    write(tree, "/boot/grub2/grub.cfg", &cfg)?;
+
+    if u.esp.is_some() {
+        let boot_uuid = u.boot.as_deref().unwrap_or(&u.root);
+        let prefix = on_boot("/grub2");
+        let early = format!(
+            "search --no-floppy --fs-uuid --set=dev {boot_uuid}\nset prefix=($dev){prefix}\nexport $prefix\nconfigfile $prefix/grub.cfg\n"
+        );
+        write(
+            tree,
+            &format!("/boot/efi/EFI/{}/grub.cfg", input.distro.grub_efi_dir()),
+            &early,
+        )?;
+    }
+    Ok(Prepared { kver, cmdline })
+}
+
+/// BIOS boot: GRUB's i386-pc core image (made from the tree's own
+/// modules) written into the BIOS boot partition, and the MBR boot code
+/// pointing at it.
+pub fn install_bios(
+    input: &Input,
+    disk: &Path,
+    bb: &Partition,
+    u: &Uuids,
+    grub_dir: &str,
+) -> Result<()> {
+    let moddir = input.tree.join("usr/lib/grub/i386-pc");
+    if !moddir.join("boot.img").is_file() {
+        bail!("BIOS boot needs GRUB's i386-pc modules in the tree (/usr/lib/grub/i386-pc): add grub2-pc");
+    }
+    let boot_uuid = u.boot.as_deref().unwrap_or(&u.root);
+    let cfg = input.work.join("bios-early.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "search --no-floppy --fs-uuid --set=root {boot_uuid}\nset prefix=($root){grub_dir}\n"
+        ),
+    )?;
+    let core = input.work.join("core.img");
+    let fs_mod = match u.boot_fs.as_deref().unwrap_or(&u.root_fs) {
+        "xfs" => "xfs",
+        _ => "ext2",
+    };
+    let args: Vec<String> = ["-O", "i386-pc", "-d"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            moddir.display().to_string(),
+            "-o".into(),
+            core.display().to_string(),
+            "-c".into(),
+            cfg.display().to_string(),
+            "-p".into(),
+            grub_dir.into(),
+            "biosdisk".into(),
+            "part_gpt".into(),
+            "part_msdos".into(),
+            fs_mod.into(),
+            "search_fs_uuid".into(),
+            "configfile".into(),
+            "normal".into(),
+        ])
+        .collect();
+    crate::tools::run("grub-mkimage", &args).context("making GRUB's i386-pc core image")?;
+    let mut core_bytes = std::fs::read(&core)?;
+    if core_bytes.len() as u64 > bb.size {
+        bail!(
+            "GRUB core image ({} bytes) does not fit the BIOS boot partition",
+            core_bytes.len()
+        );
+    }
+    let core_lba = bb.start / 512;
+    let sectors = core_bytes.len().div_ceil(512) as u64;
+    patch_core(&mut core_bytes, core_lba, sectors)?;
+    let mut boot_img = [0u8; 512];
+    std::fs::File::open(moddir.join("boot.img"))?.read_exact(&mut boot_img)?;
+
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk)?;
+    f.seek(SeekFrom::Start(bb.start))?;
+    f.write_all(&core_bytes)?;
+    let mut mbr = [0u8; 512];
+    f.seek(SeekFrom::Start(0))?;
+    f.read_exact(&mut mbr)?;
+    patch_mbr(&mut mbr, &boot_img, core_lba);
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(&mbr)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// GRUB's boot.img into the MBR's code area (the partition table and disk
+/// signature stay), told where core.img starts.
+pub fn patch_mbr(mbr: &mut [u8; 512], boot_img: &[u8; 512], core_lba: u64) {
+    // Keep the BIOS parameter block area as boot.img has it, the NT disk
+    // signature (0x1b8) and the partition table (0x1be..).
+    mbr[..0x1b8].copy_from_slice(&boot_img[..0x1b8]);
+    // GRUB_BOOT_MACHINE_KERNEL_SECTOR
+    mbr[0x5c..0x64].copy_from_slice(&core_lba.to_le_bytes());
+}
+
+/// The blocklist at the end of core.img's first sector (diskboot.img):
+/// the rest of core.img follows contiguously.
+pub fn patch_core(core: &mut [u8], core_lba: u64, sectors: u64) -> Result<()> {
+    if core.len() < 512 || sectors < 2 {
+        bail!("GRUB core image is too small");
+    }
+    let entry = 512 - 12;
+    core[entry..entry + 8].copy_from_slice(&(core_lba + 1).to_le_bytes());
+    core[entry + 8..entry + 10].copy_from_slice(&((sectors - 1) as u16).to_le_bytes());
+    // segment (entry + 10) keeps diskboot.img's default (0x820).
+    // The entry below is the list terminator.
+    core[entry - 12..entry].fill(0);
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! The EFI system partition, built natively as a FAT32 image file: no loop
+//! device, no mount, no mtools. Every timestamp is SOURCE_DATE_EPOCH and
+//! the volume id is seeded, so the same inputs give the same bytes.
+
+use anyhow::{Context, Result};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+#[derive(Debug)]
+struct FixedTime(fatfs::DateTime);
+
+impl fatfs::TimeProvider for FixedTime {
+    fn get_current_date(&self) -> fatfs::Date {
+        self.0.date
+    }
+    fn get_current_date_time(&self) -> fatfs::DateTime {
+        self.0
+    }
+}
+
+/// Civil date and time (UTC) of a Unix timestamp, clamped to FAT's range
+/// (1980–2107).
+fn fat_time(epoch: i64) -> fatfs::DateTime {
+    let epoch = epoch.clamp(315_532_800, 4_354_819_199);
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    fatfs::DateTime {
+        date: fatfs::Date {
+            year: year as u16,
+            month: month as u16,
+            day: day as u16,
+        },
+        time: fatfs::Time {
+            hour: (secs / 3600) as u16,
+            min: (secs % 3600 / 60) as u16,
+            sec: (secs % 60) as u16,
+            millis: 0,
+        },
+    }
+}
+
+/// Formats `image` (created with `size` bytes) as FAT32 labelled `EFI` and
+/// copies the directory `src` into it, in sorted order.
+pub fn build(image: &Path, size: u64, src: &Path, volume_id: u32, epoch: i64) -> Result<()> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(image)
+        .with_context(|| format!("creating {}", image.display()))?;
+    f.set_len(size)?;
+    let mut f = f;
+    fatfs::format_volume(
+        &mut f,
+        fatfs::FormatVolumeOptions::new()
+            .fat_type(fatfs::FatType::Fat32)
+            .volume_id(volume_id)
+            .volume_label(*b"EFI        "),
+    )
+    .context("formatting the ESP as FAT32")?;
+    let time: &'static FixedTime = Box::leak(Box::new(FixedTime(fat_time(epoch))));
+    let fsys = fatfs::FileSystem::new(f, fatfs::FsOptions::new().time_provider(time))
+        .context("opening the new ESP")?;
+    copy_dir(&fsys.root_dir(), src)?;
+    fsys.unmount().context("closing the ESP")?;
+    fix_dotdot(image).context("finishing the ESP")
+}
+
+/// Repairs what fatfs 0.3 gets wrong in new directories, in place: it
+/// writes long-name entries before "." and "..", so they are not the
+/// first two slots as FAT requires, and it gives ".." of a directory in
+/// the root the root's cluster where FAT32 wants 0. fsck.fat flags both.
+fn fix_dotdot(image: &Path) -> Result<()> {
+    let mut f = fs::OpenOptions::new().read(true).write(true).open(image)?;
+    let mut bs = [0u8; 512];
+    f.read_exact(&mut bs)?;
+    let u16_at = |o: usize| u16::from_le_bytes([bs[o], bs[o + 1]]) as u64;
+    let u32_at = |o: usize| u32::from_le_bytes([bs[o], bs[o + 1], bs[o + 2], bs[o + 3]]) as u64;
+    let geo = Geometry {
+        sector: u16_at(11),
+        cluster_bytes: u16_at(11) * bs[13] as u64,
+        fat_start: u16_at(14) * u16_at(11),
+        data: (u16_at(14) + bs[16] as u64 * u32_at(36)) * u16_at(11),
+    };
+    let _ = geo.sector;
+    fix_dir(&mut f, &geo, u32_at(44), None, 0)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+struct Geometry {
+    sector: u64,
+    cluster_bytes: u64,
+    fat_start: u64,
+    data: u64,
+}
+
+impl Geometry {
+    fn offset(&self, cluster: u64) -> u64 {
+        self.data + (cluster - 2) * self.cluster_bytes
+    }
+}
+
+fn chain(f: &mut fs::File, g: &Geometry, first: u64) -> Result<Vec<u64>> {
+    use std::io::{Seek, SeekFrom};
+    let mut out = vec![first];
+    loop {
+        let c = *out.last().expect("non-empty");
+        let mut e = [0u8; 4];
+        f.seek(SeekFrom::Start(g.fat_start + c * 4))?;
+        f.read_exact(&mut e)?;
+        let next = u32::from_le_bytes(e) as u64 & 0x0fff_ffff;
+        if !(2..0x0fff_fff8).contains(&next) || out.len() > 1 << 16 {
+            return Ok(out);
+        }
+        out.push(next);
+    }
+}
+
+/// Fixes directory `cluster` (its dot entries unless it is the root,
+/// `parent` = None) and, recursively, its subdirectories.
+fn fix_dir(
+    f: &mut fs::File,
+    g: &Geometry,
+    cluster: u64,
+    parent: Option<u64>,
+    depth: u32,
+) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    if depth > 32 {
+        anyhow::bail!("ESP directories nest too deep");
+    }
+    if let Some(parent) = parent {
+        let at = g.offset(cluster);
+        let mut head = [0u8; 128];
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(&mut head)?;
+        let slots: Vec<[u8; 32]> = head
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32"))
+            .collect();
+        let is_sfn = |e: &[u8; 32], name: &[u8; 11]| e[11] != 0x0f && &e[..11] == name;
+        let dot = slots.iter().find(|e| is_sfn(e, b".          ")).copied();
+        let dotdot = slots.iter().find(|e| is_sfn(e, b"..         ")).copied();
+        if let (Some(dot), Some(mut dotdot)) = (dot, dotdot) {
+            let p = if parent < 2 { 0 } else { parent };
+            dotdot[20..22].copy_from_slice(&((p >> 16) as u16).to_le_bytes());
+            dotdot[26..28].copy_from_slice(&(p as u16).to_le_bytes());
+            let mut fixed = head;
+            fixed[..32].copy_from_slice(&dot);
+            fixed[32..64].copy_from_slice(&dotdot);
+            for (i, e) in slots.iter().enumerate().skip(2) {
+                // Long-name pieces and dot entries displaced from the top.
+                if e[11] == 0x0f || is_sfn(e, b".          ") || is_sfn(e, b"..         ") {
+                    let same_as_original_position =
+                        i >= 2 && slots[..2].iter().all(|s| s[11] != 0x0f);
+                    if !same_as_original_position
+                        || is_sfn(e, b".          ")
+                        || is_sfn(e, b"..         ")
+                    {
+                        fixed[i * 32] = 0xe5;
+                    }
+                }
+            }
+            f.seek(SeekFrom::Start(at))?;
+            f.write_all(&fixed)?;
+        }
+    }
+    for c in chain(f, g, cluster)? {
+        let mut buf = vec![0u8; g.cluster_bytes as usize];
+        f.seek(SeekFrom::Start(g.offset(c)))?;
+        f.read_exact(&mut buf)?;
+        for e in buf.chunks_exact(32) {
+            if e[0] == 0 {
+                break;
+            }
+            let is_subdir = e[11] != 0x0f && e[11] & 0x10 != 0 && e[0] != 0xe5 && e[0] != b'.';
+            if !is_subdir {
+                continue;
+            }
+            let first = ((u16::from_le_bytes([e[20], e[21]]) as u64) << 16)
+                | u16::from_le_bytes([e[26], e[27]]) as u64;
+            if first >= 2 {
+                fix_dir(
+                    f,
+                    g,
+                    first,
+                    Some(if parent.is_none() { 0 } else { cluster }),
+                    depth + 1,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir<T: fatfs::ReadWriteSeek>(dir: &fatfs::Dir<T>, src: &Path) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(src)
+        .with_context(|| format!("reading {}", src.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let name = name
+            .to_str()
+            .with_context(|| format!("{}: name is not UTF-8", e.path().display()))?;
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            let sub = dir
+                .create_dir(name)
+                .with_context(|| format!("ESP: creating {name}"))?;
+            copy_dir(&sub, &e.path())?;
+        } else if ft.is_file() {
+            let mut out = dir
+                .create_file(name)
+                .with_context(|| format!("ESP: creating {name}"))?;
+            out.truncate()?;
+            let mut input = fs::File::open(e.path())?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = input.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])
+                    .with_context(|| format!("ESP: writing {name} (ESP full?)"))?;
+            }
+            out.flush()?;
+        } else {
+            anyhow::bail!(
+                "{}: the ESP (FAT) can hold only files and directories",
+                e.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_time() {
+        let t = fat_time(1_700_000_000); // 2023-11-14 22:13:20 UTC
+        assert_eq!((t.date.year, t.date.month, t.date.day), (2023, 11, 14));
+        assert_eq!((t.time.hour, t.time.min, t.time.sec), (22, 13, 20));
+        let t = fat_time(0);
+        assert_eq!((t.date.year, t.date.month, t.date.day), (1980, 1, 1));
+    }
+
+    #[test]
+    fn esp_passes_fsck_and_is_reproducible() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("EFI/BOOT")).unwrap();
+        fs::write(src.join("EFI/BOOT/BOOTX64.EFI"), vec![7u8; 300_000]).unwrap();
+        fs::write(src.join("EFI/BOOT/grub.cfg"), "set timeout=0\n").unwrap();
+        let a = d.path().join("a.img");
+        let b = d.path().join("b.img");
+        build(&a, 64 << 20, &src, 0x1234_5678, 1_700_000_000).unwrap();
+        build(&b, 64 << 20, &src, 0x1234_5678, 1_700_000_000).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        let o = std::process::Command::new("fsck.vfat")
+            .arg("-n")
+            .arg(&a)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        let o = std::process::Command::new("mdir")
+            .args(["-i"])
+            .arg(&a)
+            .arg("::/EFI/BOOT")
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            listing.contains("BOOTX64") && listing.contains("300000"),
+            "{listing}"
+        );
+    }
+}
