@@ -251,7 +251,7 @@ fn probe_kvm(arch: &'static Arch, fw: &FirmwareFiles, work: &Path) -> bool {
     let (program, args) = qemu::command(&spec);
     let reached = |l: &str| {
         l.contains("BdsDxe")
-            .then(|| Outcome::Report(serde_json::Value::Null))
+            .then_some(Outcome::Report(serde_json::Value::Null))
     };
     let timeout = Duration::from_secs(if uefi { 20 } else { 3 });
     match serial::watch(
