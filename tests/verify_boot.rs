@@ -42,7 +42,8 @@ fn rpm(name: &str) -> PathBuf {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             let f = p.file_name().unwrap().to_string_lossy();
-            f.starts_with(&format!("{name}-")) && f[name.len() + 1..].starts_with(|c: char| c.is_ascii_digit())
+            f.starts_with(&format!("{name}-"))
+                && f[name.len() + 1..].starts_with(|c: char| c.is_ascii_digit())
         })
         .unwrap_or_else(|| panic!("no {name} RPM in {}", dir.display()))
 }
@@ -219,7 +220,10 @@ fn bios_boot_of_uefi_only_disk_times_out() {
     ]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("outcome: timeout after"), "{out}");
-    assert!(out.contains("no report and no refusal before the timeout"), "{out}");
+    assert!(
+        out.contains("no report and no refusal before the timeout"),
+        "{out}"
+    );
     assert!(err.contains("verification failed"), "{err}");
 }
 
@@ -244,4 +248,85 @@ fn bad_input_exits_2() {
     assert!(err.contains("needs --keys"), "{err}");
     let (code, _, err) = verify(&[f.to_str().unwrap(), "--accel", "hvf"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// The report unit goes into a copy of a qcow2's root filesystem (found by
+/// its GPT type) through a loop device and a mount, both released after;
+/// the artifact stays as it was. Needs root; no boot.
+#[test]
+fn report_unit_is_injected_into_a_copy() {
+    use alma_image_builder::distro::arch::lookup;
+    use alma_image_builder::verify::{inject, qemu::DiskFormat};
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (loop devices, mount)");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let x86 = lookup("x86_64").unwrap();
+    sh(
+        &format!(
+            "mkdir -p root/etc root/usr/lib
+             echo 'ID=almalinux' > root/etc/os-release
+             mkfs.ext4 -q -d root part.img 16M
+             truncate -s 18M disk.raw
+             printf 'label: gpt\\nstart=2048, size=32768, type={}\\n' | sfdisk -q disk.raw
+             dd if=part.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
+             qemu-img convert -f raw -O qcow2 disk.raw disk.qcow2
+             mkdir work",
+            x86.root_guid
+        ),
+        p,
+    );
+    let before = sha256(&p.join("disk.qcow2"));
+    let copy = inject::prepare(
+        &p.join("disk.qcow2"),
+        DiskFormat::Qcow2,
+        x86,
+        &p.join("work"),
+    )
+    .unwrap()
+    .expect("a root partition was found");
+    assert_eq!(sha256(&p.join("disk.qcow2")), before);
+    let lo = Command::new("losetup")
+        .arg("-j")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(lo.stdout.is_empty(), "loop device left: {:?}", lo);
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(p.to_str().unwrap()), "{mounts}");
+    sh(
+        &format!(
+            "dd if={} of=out.img bs=1M skip=1 count=16 status=none",
+            copy.display()
+        ),
+        p,
+    );
+    let debugfs = |cmd: &str| {
+        let o = Command::new("debugfs")
+            .args(["-R", cmd])
+            .arg(p.join("out.img"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let unit = debugfs(&format!("cat /etc/systemd/system/{}", inject::UNIT_NAME));
+    assert!(unit.contains("ExecStart="), "{unit}");
+    let link = debugfs(&format!(
+        "stat /etc/systemd/system/multi-user.target.wants/{}",
+        inject::UNIT_NAME
+    ));
+    assert!(
+        link.contains("/etc/systemd/system/image-builder-report.service"),
+        "{link}"
+    );
+    // An image without a root partition is booted as it is.
+    let esp_only = disks().join("good.raw");
+    assert!(
+        inject::prepare(&esp_only, DiskFormat::Raw, x86, &p.join("work"))
+            .unwrap()
+            .is_none()
+    );
 }

@@ -11,18 +11,28 @@ pub struct LoopDevice {
 }
 
 impl LoopDevice {
-    /// Attaches `image` read-write with partition scanning.
+    /// Attaches `image` read-write with partition scanning (`losetup -P`).
     pub fn attach(image: &Path) -> Result<Self> {
-        let out = crate::tools::run(
-            "losetup",
-            &[
-                "-P".as_ref(),
-                "--show".as_ref(),
-                "-f".as_ref(),
-                image.as_os_str(),
-            ],
-        )
-        .with_context(|| format!("attaching {} to a loop device", image.display()))?;
+        Self::losetup(image, &["-P"])
+    }
+
+    /// Attaches the byte range `offset..offset+size` of `image` read-write:
+    /// one partition as a whole device. Works where partition scanning does
+    /// not (containers whose /dev gets no partition nodes).
+    pub fn attach_range(image: &Path, offset: u64, size: u64) -> Result<Self> {
+        let (o, s) = (offset.to_string(), size.to_string());
+        Self::losetup(image, &["-o", &o, "--sizelimit", &s])
+    }
+
+    fn losetup(image: &Path, opts: &[&str]) -> Result<Self> {
+        let mut args: Vec<&std::ffi::OsStr> = opts.iter().map(std::ffi::OsStr::new).collect();
+        args.extend([
+            std::ffi::OsStr::new("--show"),
+            std::ffi::OsStr::new("-f"),
+            image.as_os_str(),
+        ]);
+        let out = crate::tools::run("losetup", &args)
+            .with_context(|| format!("attaching {} to a loop device", image.display()))?;
         let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !dev.starts_with("/dev/") {
             anyhow::bail!("losetup printed no device for {}", image.display());

@@ -36,12 +36,18 @@ pub struct Part {
     pub number: u32,
     /// Lowercase GPT type GUID, or the MBR type in hex (`83`).
     pub kind: String,
+    /// First sector and length in sectors.
+    pub start: u64,
     pub sectors: u64,
 }
 
 /// Parses `sfdisk --json DISK`.
-pub fn parse_sfdisk(json: &str) -> Result<Vec<Part>> {
+pub fn parse_sfdisk(json: &str) -> Result<(u64, Vec<Part>)> {
     let v: serde_json::Value = serde_json::from_str(json).context("reading sfdisk output")?;
+    let sector = v
+        .pointer("/partitiontable/sectorsize")
+        .and_then(|s| s.as_u64())
+        .unwrap_or(512);
     let parts = v
         .pointer("/partitiontable/partitions")
         .and_then(|p| p.as_array())
@@ -67,27 +73,28 @@ pub fn parse_sfdisk(json: &str) -> Result<Vec<Part>> {
             .and_then(|t| t.as_str())
             .unwrap_or("")
             .to_ascii_lowercase();
+        let start = p.get("start").and_then(|s| s.as_u64()).unwrap_or(0);
         let sectors = p.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
         out.push(Part {
             number,
             kind,
+            start,
             sectors,
         });
     }
-    Ok(out)
+    Ok((sector, out))
 }
 
 /// The root partition for `arch`: its DPS root type, else the largest
 /// Linux data partition (GPT or MBR type 83).
-pub fn pick_root(parts: &[Part], arch: &Arch) -> Option<u32> {
+pub fn pick_root<'a>(parts: &'a [Part], arch: &Arch) -> Option<&'a Part> {
     if let Some(p) = parts.iter().find(|p| p.kind == arch.root_guid) {
-        return Some(p.number);
+        return Some(p);
     }
     parts
         .iter()
         .filter(|p| p.kind == LINUX_DATA || p.kind == "83")
         .max_by_key(|p| p.sectors)
-        .map(|p| p.number)
 }
 
 /// The program a unit's `ExecStart=` runs (prefixes like `-` or `!`
@@ -221,11 +228,12 @@ pub fn write_unit(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The partitions of a raw disk image; none when it has no table.
-fn partitions(raw: &Path) -> Result<Vec<Part>> {
+/// The sector size and partitions of a raw disk image; none when it has
+/// no table.
+fn partitions(raw: &Path) -> Result<(u64, Vec<Part>)> {
     match crate::tools::run("sfdisk", &["--json".as_ref(), raw.as_os_str()]) {
         Ok(out) => parse_sfdisk(&String::from_utf8_lossy(&out.stdout)),
-        Err(_) => Ok(vec![]),
+        Err(_) => Ok((512, vec![])),
     }
 }
 
@@ -258,16 +266,17 @@ pub fn prepare(
     };
     // A raw artifact's table is read in place (read-only); others first
     // become the raw copy.
-    let parts = if format == DiskFormat::Raw {
+    let (sector, parts) = if format == DiskFormat::Raw {
         partitions(artifact)?
     } else {
         convert(&copy)?;
         partitions(&copy)?
     };
-    let Some(n) = pick_root(&parts, arch) else {
+    let Some(root) = pick_root(&parts, arch) else {
         let _ = std::fs::remove_file(&copy);
         return Ok(None);
     };
+    let n = root.number;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("partition {n} looks like a root filesystem; writing the report unit into it needs root (loop devices, mount)");
@@ -277,8 +286,10 @@ pub fn prepare(
     }
     let dir = workdir.join("root");
     std::fs::create_dir_all(&dir)?;
-    let lo = LoopDevice::attach(&copy)?;
-    let dev = lo.partition(n)?;
+    // The partition alone, by its byte range: needs no partition scanning
+    // or udev, which containers often lack.
+    let lo = LoopDevice::attach_range(&copy, root.start * sector, root.sectors * sector)?;
+    let dev = lo.path().to_path_buf();
     let fstype = crate::tools::run_any_status(
         "blkid",
         &[
@@ -322,30 +333,33 @@ mod tests {
 
     #[test]
     fn root_partition_choice() {
-        let parts = parse_sfdisk(SFDISK).unwrap();
+        let (sector, parts) = parse_sfdisk(SFDISK).unwrap();
+        assert_eq!(sector, 512);
         assert_eq!(parts.len(), 4);
+        assert_eq!((parts[3].start, parts[3].sectors), (1257472, 8388608));
+        let pick = |parts: &[Part], a| pick_root(parts, a).map(|p| p.number);
         assert_eq!(parts[2].kind, LINUX_DATA);
         let x86 = lookup("x86_64").unwrap();
         // No DPS root type: the largest Linux partition.
-        assert_eq!(pick_root(&parts, x86), Some(4));
+        assert_eq!(pick(&parts, x86), Some(4));
         // A DPS root type wins over size.
         let mut with_root = parts.clone();
         with_root[2].kind = x86.root_guid.to_string();
-        assert_eq!(pick_root(&with_root, x86), Some(3));
+        assert_eq!(pick(&with_root, x86), Some(3));
         // The aarch64 root type is not the x86 one.
         let arm = lookup("aarch64").unwrap();
-        assert_eq!(pick_root(&with_root, arm), Some(4));
+        assert_eq!(pick(&with_root, arm), Some(4));
         // ESP only: nothing to inject into.
-        assert_eq!(pick_root(&parts[..2], x86), None);
+        assert_eq!(pick(&parts[..2], x86), None);
         // MBR.
-        let mbr = parse_sfdisk(
+        let (_, mbr) = parse_sfdisk(
             r#"{"partitiontable":{"label":"dos","partitions":[
               {"node":"/dev/loop0p1","size":100,"type":"ef"},
               {"node":"/dev/loop0p2","size":900,"type":"83"}]}}"#,
         )
         .unwrap();
-        assert_eq!(pick_root(&mbr, x86), Some(2));
-        assert!(parse_sfdisk("{}").unwrap().is_empty());
+        assert_eq!(pick(&mbr, x86), Some(2));
+        assert!(parse_sfdisk("{}").unwrap().1.is_empty());
         assert!(parse_sfdisk("nope").is_err());
     }
 

@@ -83,9 +83,14 @@ pub fn clean(raw: &str) -> String {
             '\u{1b}' => match it.peek() {
                 Some('[') => {
                     it.next();
-                    // CSI: parameters, then one final byte in @..~
+                    // CSI: parameters, then one final byte in @..~. A
+                    // cursor move starts a new line (shim paints its
+                    // dialogs row by row with them).
                     for d in it.by_ref() {
                         if ('@'..='~').contains(&d) {
+                            if (d == 'H' || d == 'f') && !out.is_empty() && !out.ends_with('\n') {
+                                out.push('\n');
+                            }
                             break;
                         }
                     }
@@ -100,6 +105,8 @@ pub fn clean(raw: &str) -> String {
                 None => {}
             },
             '\n' | '\t' => out.push(c),
+            // Box-drawing bytes of the firmware's code page.
+            '\u{fffd}' => out.push(' '),
             c if c.is_control() => {}
             c => out.push(c),
         }
@@ -124,7 +131,7 @@ pub fn scan(log: &str) -> Option<Outcome> {
         }
         for (list, refusal) in [(REFUSALS, true), (FAILURES, false)] {
             if let Some(p) = list.iter().find(|p| line.contains(*p)) {
-                let line = line.trim().to_string();
+                let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
                 let pattern = p.to_string();
                 return Some(if refusal {
                     Outcome::Refused { pattern, line }
@@ -205,6 +212,18 @@ mod tests {
     fn clean_strips_escapes() {
         let raw = "\u{1b}[2J\u{1b}[01;01H\u{1b}[=3h\u{1b}(BWelcome\r\n\u{1b}cto GRUB!\r\n";
         assert_eq!(clean(raw), "Welcome\nto GRUB!\n");
+    }
+
+    #[test]
+    fn shim_dialog_becomes_lines() {
+        let raw = "\u{1b}[01;01H\u{fffd}\u{fffd}\u{fffd}\u{1b}[02;01H\u{fffd}   \
+                   Verification failed: (0x1A) Security Violation    \u{fffd}\u{1b}[03;01H\u{fffd}";
+        match scan(&clean(raw)) {
+            Some(Outcome::Refused { line, .. }) => {
+                assert_eq!(line, "Verification failed: (0x1A) Security Violation")
+            }
+            o => panic!("{o:?}"),
+        }
     }
 
     #[test]
