@@ -330,3 +330,34 @@ fn report_unit_is_injected_into_a_copy() {
             .is_none()
     );
 }
+
+/// Our own PK/KEK/db enrolled (virt-fw-vars) and no Microsoft keys: the
+/// Microsoft-signed shim must be refused by the firmware itself.
+#[test]
+fn custom_keys_refuse_the_microsoft_shim() {
+    let d = disks();
+    let keys = tempfile::tempdir().unwrap();
+    for n in ["PK", "KEK", "db"] {
+        sh(
+            &format!(
+                "openssl req -new -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
+                 -subj '/CN=verify test {n}/' -keyout {n}.key -out {n}.crt 2>/dev/null"
+            ),
+            keys.path(),
+        );
+    }
+    let _l = boot_lock();
+    let (code, out, err) = verify(&[
+        d.join("good.raw").to_str().unwrap(),
+        "--secureboot",
+        "custom",
+        "--keys",
+        keys.path().to_str().unwrap(),
+        "--expect-refusal",
+        "--timeout",
+        "60",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("outcome: refused"), "{out}");
+    assert!(out.contains("Access Denied"), "{out}");
+}

@@ -44,11 +44,11 @@ pub fn run(ctx: Ctx, args: &VerifyArgs) -> Result<()> {
         ..verify::Options::new(arch)
     };
     crate::report::info(format!(
-        "booting {} ({}, {:?}, secure boot {:?}); giving up after {} s",
+        "booting {} ({}, {}, secure boot {}); giving up after {} s",
         args.artifact.display(),
         arch.name,
-        opts.firmware,
-        opts.secureboot,
+        args.firmware,
+        args.secureboot,
         args.timeout
     ));
     let v = verify::verify(&args.artifact, &opts)?;
