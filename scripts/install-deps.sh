@@ -72,7 +72,7 @@ fi
 # Python tools the tests run (SBOM validators), in a venv of their own so
 # the system Python stays untouched. Pinned; PyPI is reachable here.
 PYVENV=${IMAGE_BUILDER_PYVENV:-/opt/image-builder-py}
-py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 cyclonedx-python-lib==8.5.0)
+py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0)
 if [ ! -x "$PYVENV/bin/pyspdxtools" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
   log "python venv $PYVENV: ${py_pkgs[*]}"
   $SUDO python3 -m venv "$PYVENV"

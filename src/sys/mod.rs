@@ -1,1 +1,9 @@
-//! RAII guards for loop devices, mounts and work directories. TODO(helper).
+//! RAII guards for host resources that must never outlive an operation:
+//! loop devices and mounts. A guard releases its resource when dropped, on
+//! success, on error and during a panic, so a failed run leaves no loop
+//! device attached and nothing mounted. Release failures are logged, not
+//! raised (a destructor cannot return them); `release()` is the explicit,
+//! checked form.
+
+pub mod loopdev;
+pub mod mount;

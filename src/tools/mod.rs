@@ -172,6 +172,88 @@ pub fn run_in_root<S: AsRef<OsStr>>(root: &Path, program: &str, args: &[S]) -> R
     finish(&line, out)
 }
 
+/// A running background process (QEMU) owned by a guard: dropping it
+/// kills the process by its PID and reaps it, so no stray child survives an
+/// error, an early return or a panic. The child also gets SIGKILL from the
+/// kernel if the thread that spawned it dies first.
+#[derive(Debug)]
+pub struct Running {
+    child: Option<std::process::Child>,
+    line: String,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The command line it was started with.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// The exit status if the process has ended (it is then reaped).
+    pub fn try_wait(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        match self.child.as_mut() {
+            Some(c) => c
+                .try_wait()
+                .with_context(|| format!("waiting for `{}`", self.line)),
+            None => Ok(None),
+        }
+    }
+
+    /// Kills (SIGKILL) and reaps the process; returns its exit status.
+    /// Idempotent: a second call, or a process that already ended, is fine.
+    pub fn kill(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        crate::report::debug(format!("kill {} ({})", c.id(), self.line));
+        let _ = c.kill();
+        c.wait().ok()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `program args` in the background with stdin closed, stdout
+/// discarded and stderr appended to `stderr_to`; the returned guard kills
+/// it when dropped.
+pub fn spawn<S: AsRef<OsStr>>(program: &str, args: &[S], stderr_to: &Path) -> Result<Running> {
+    use std::os::unix::process::CommandExt;
+    let line = display(program, args);
+    crate::report::debug(format!("spawn: {line}"));
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr_to)
+        .with_context(|| format!("opening {}", stderr_to.display()))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err);
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().with_context(|| format!("starting `{line}`"))?;
+    Ok(Running {
+        child: Some(child),
+        line,
+    })
+}
+
 fn finish(line: &str, out: std::process::Output) -> Result<Output> {
     if !out.status.success() {
         let code = out
@@ -221,6 +303,32 @@ mod tests {
         assert!(e.contains("sh -c"), "{e}");
         let e = run("/nonexistent/tool", &["x"]).unwrap_err();
         assert!(format!("{e:#}").contains("starting `/nonexistent/tool x`"));
+    }
+
+    #[test]
+    fn spawned_processes_die_with_their_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = dir.path().join("err");
+        let mut r = spawn("sh", &["-c", "echo started >&2; exec sleep 60"], &err).unwrap();
+        let pid = r.pid();
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+        assert!(r.try_wait().unwrap().is_none());
+        drop(r);
+        // Killed and reaped: no zombie left under our PID.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        let mut r = spawn("sh", &["-c", "exit 3"], &err).unwrap();
+        let st = loop {
+            if let Some(st) = r.try_wait().unwrap() {
+                break st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(st.code(), Some(3));
+        assert_eq!(r.kill().and_then(|s| s.code()), Some(3));
+        assert!(r.kill().is_none());
+        let text = std::fs::read_to_string(&err).unwrap();
+        assert!(text.contains("started"), "{text}");
+        assert!(spawn("/nonexistent/qemu", &["x"], &err).is_err());
     }
 
     #[test]
