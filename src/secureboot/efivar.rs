@@ -372,6 +372,87 @@ pub fn parse_auth(b: &[u8]) -> Result<AuthVar> {
     })
 }
 
+/// DER of the OID 1.2.840.113549.1.7.2 (pkcs7-signedData), tag included.
+const OID_SIGNED_DATA: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+];
+
+/// Reads one DER tag-length header at `at`: (tag, header length, content
+/// length). Only definite lengths, as DER requires.
+fn der_header(b: &[u8], at: usize) -> Option<(u8, usize, usize)> {
+    let tag = *b.get(at)?;
+    let first = *b.get(at.checked_add(1)?)?;
+    if first < 0x80 {
+        return Some((tag, 2, usize::from(first)));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for i in 0..n {
+        len = (len << 8) | usize::from(*b.get(at + 2 + i)?);
+    }
+    Some((tag, 2 + n, len))
+}
+
+/// The SignedData inside a PKCS#7 ContentInfo. openssl writes the
+/// ContentInfo wrapper; the UEFI spec (and efitools, and strict
+/// firmware) want the bare SignedData in `WIN_CERTIFICATE_UEFI_GUID`.
+pub fn unwrap_content_info(p7: &[u8]) -> Result<&[u8]> {
+    let inner = || -> Option<&[u8]> {
+        let (tag, hl, len) = der_header(p7, 0)?;
+        if tag != 0x30 || hl.checked_add(len)? != p7.len() {
+            return None;
+        }
+        let oid_end = hl.checked_add(OID_SIGNED_DATA.len())?;
+        if p7.get(hl..oid_end)? != OID_SIGNED_DATA {
+            return None;
+        }
+        let (tag, hl2, len2) = der_header(p7, oid_end)?;
+        if tag != 0xa0 || oid_end + hl2 + len2 != p7.len() {
+            return None;
+        }
+        let sd = oid_end + hl2;
+        let (tag, hl3, len3) = der_header(p7, sd)?;
+        if tag != 0x30 || hl3 + len3 != len2 {
+            return None;
+        }
+        p7.get(sd..)
+    };
+    inner().ok_or_else(|| anyhow::anyhow!("signature is not a PKCS#7 SignedData ContentInfo"))
+}
+
+/// DER length bytes for `len`.
+fn der_len(len: usize) -> Vec<u8> {
+    if len < 0x80 {
+        return vec![len as u8];
+    }
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|b| *b == 0)
+        .collect();
+    let mut v = vec![0x80 | bytes.len() as u8];
+    v.extend(bytes);
+    v
+}
+
+/// Wraps a bare SignedData in a ContentInfo again, so tools that only
+/// read the wrapped form (`openssl cms -verify`) can check an `.auth`.
+pub fn wrap_content_info(signed_data: &[u8]) -> Vec<u8> {
+    let mut explicit = vec![0xa0];
+    explicit.extend(der_len(signed_data.len()));
+    explicit.extend_from_slice(signed_data);
+    let mut body = OID_SIGNED_DATA.to_vec();
+    body.extend(explicit);
+    let mut v = vec![0x30];
+    v.extend(der_len(body.len()));
+    v.extend(body);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +535,23 @@ mod tests {
         for cut in 0..40 {
             assert!(parse_auth(&a[..cut]).is_err(), "cut {cut}");
         }
+    }
+
+    #[test]
+    fn content_info_round_trip() {
+        let sd = {
+            let mut v = vec![0x30, 0x82, 0x01, 0x00];
+            v.extend(vec![7u8; 0x100]);
+            v
+        };
+        let ci = wrap_content_info(&sd);
+        assert_eq!(unwrap_content_info(&ci).unwrap(), &sd[..]);
+        for cut in 0..ci.len() {
+            assert!(unwrap_content_info(&ci[..cut]).is_err(), "cut {cut}");
+        }
+        assert!(unwrap_content_info(&sd).is_err());
+        let small = wrap_content_info(&[0x30, 0x00]);
+        assert_eq!(unwrap_content_info(&small).unwrap(), &[0x30, 0x00]);
     }
 
     #[test]

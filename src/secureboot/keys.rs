@@ -181,8 +181,8 @@ pub fn cert_der(cert: &Path) -> Result<Vec<u8>> {
 }
 
 /// A detached PKCS#7 SignedData (DER, no signed attributes, signer
-/// certificate included — the shape firmware and efitools use) over
-/// `payload`, made by `signer`.
+/// certificate included, no ContentInfo wrapper — the shape the UEFI spec
+/// and efitools use) over `payload`, made by `signer`.
 pub fn pkcs7_sign(payload: &[u8], signer: &Signer, scratch: &Path) -> Result<Vec<u8>> {
     let data = scratch.join("payload.bin");
     let sig = scratch.join("payload.p7");
@@ -212,7 +212,7 @@ pub fn pkcs7_sign(payload: &[u8], signer: &Signer, scratch: &Path) -> Result<Vec
     let p7 = fs::read(&sig).context("reading signature")?;
     let _ = fs::remove_file(&data);
     let _ = fs::remove_file(&sig);
-    Ok(p7)
+    Ok(efivar::unwrap_content_info(&p7)?.to_vec())
 }
 
 /// An `.auth` file for `var` holding `esl`, signed by `signer`.
@@ -273,8 +273,10 @@ pub fn genkey(dir: &Path, name: &str) -> Result<KeySet> {
         .collect();
     files.sort();
 
-    // The temporary directory is 0700 already; keep that for DIR. rename
-    // replaces an empty directory, so an empty DIR is fine too.
+    // DIR holds private keys: owner only. rename replaces an empty
+    // directory, so an empty DIR is fine too.
+    fs::set_permissions(work, fs::Permissions::from_mode(0o700))
+        .context("restricting key directory")?;
     let kept = tmp.keep();
     if let Err(e) = fs::rename(&kept, dir) {
         let _ = fs::remove_dir_all(&kept);
