@@ -403,3 +403,144 @@ fn build_uki_from_the_fixture_kernel() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("NUL"), "{e:#}");
 }
+
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+const VIRT_FW_VARS: &[&str] = &["/opt/image-builder-py/bin/virt-fw-vars", "virt-fw-vars"];
+
+fn virt_fw_vars() -> Option<String> {
+    VIRT_FW_VARS
+        .iter()
+        .find(|p| have(p))
+        .map(|p| p.to_string())
+}
+
+/// A GPT disk whose ESP holds `efi` as `EFI/BOOT/BOOTX64.EFI`
+/// (mkfs.fat + mtools + sfdisk: no loop devices, no root needed).
+fn esp_disk(efi: &Path, out: &Path) {
+    let script = r#"set -e
+esp="$2.esp"; rm -f "$esp" "$2"
+mkfs.fat -C -F 32 "$esp" 65536 >/dev/null
+mmd -i "$esp" ::/EFI ::/EFI/BOOT
+mcopy -i "$esp" "$1" ::/EFI/BOOT/BOOTX64.EFI
+sz=$(stat -c %s "$esp")
+truncate -s $((sz + 2*1024*1024)) "$2"
+printf 'label: gpt\nstart=2048, size=%d, type=uefi\n' $((sz/512)) | sfdisk -q "$2"
+dd if="$esp" of="$2" bs=1M seek=1 conv=notrunc status=none
+rm -f "$esp""#;
+    let o = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(efi)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Boots `disk` under Secure Boot OVMF with `vars` (copied) and returns
+/// "ok", "refused" or "timeout", stopping QEMU by its PID as soon as the
+/// serial log shows the kernel starting or the firmware refusing.
+fn boot(disk: &Path, vars: &Path, work: &Path) -> (&'static str, String) {
+    let vars_copy = work.join("vars.run.fd");
+    fs::copy(vars, &vars_copy).unwrap();
+    let log = work.join("serial.log");
+    let _ = fs::remove_file(&log);
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-machine",
+            "q35,smm=on,accel=tcg",
+            "-smp",
+            "1",
+            "-m",
+            "1024",
+            "-nic",
+            "none",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-global",
+            "driver=cfi.pflash01,property=secure,value=on",
+            "-drive",
+            &format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+            "-drive",
+            &format!("if=pflash,format=raw,unit=1,file={}", vars_copy.display()),
+            "-drive",
+            &format!("if=virtio,format=raw,file={}", disk.display()),
+            "-serial",
+            &format!("file:{}", log.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let verdict = loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let text = String::from_utf8_lossy(&fs::read(&log).unwrap_or_default()).into_owned();
+        if text.contains("Linux version") {
+            break "ok";
+        }
+        if text.contains("Access Denied") || text.contains("Security Violation") {
+            break "refused";
+        }
+        if child.try_wait().unwrap().is_some() {
+            break "exited";
+        }
+        if start.elapsed().as_secs() > 240 {
+            break "timeout";
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&fs::read(&log).unwrap_or_default()).into_owned();
+    (verdict, text)
+}
+
+#[test]
+#[ignore = "boots QEMU (TCG, ~30 s); run with --ignored"]
+fn uki_boots_with_custom_keys_and_is_refused_with_ms_keys() {
+    let Some(vfv) = virt_fw_vars() else {
+        panic!("virt-fw-vars missing: pip install virt-firmware into /opt/image-builder-py");
+    };
+    assert!(Path::new(OVMF_CODE).exists(), "package ovmf missing");
+    let keys = keyset();
+    let p = uki_parts();
+    let t = tempfile::tempdir().unwrap();
+    let uki = t.path().join("uki.efi");
+    let db = Signer::in_dir(keys, "db");
+    secureboot::build_uki(
+        &p.kernel,
+        &p.initrd,
+        "console=ttyS0 panic=-1",
+        &p.os_release,
+        &uki,
+        arch::lookup("x86_64").unwrap(),
+        &db,
+    )
+    .unwrap();
+    let disk = t.path().join("disk.raw");
+    esp_disk(&uki, &disk);
+
+    let owner = fs::read_to_string(keys.join("owner.guid")).unwrap();
+    let owner = owner.trim();
+    let custom = t.path().join("vars-custom.fd");
+    let o = Command::new(&vfv)
+        .args(["-i", "/usr/share/OVMF/OVMF_VARS_4M.fd", "-o"])
+        .arg(&custom)
+        .args(["--set-pk", owner])
+        .arg(keys.join("PK.crt"))
+        .args(["--add-kek", owner])
+        .arg(keys.join("KEK.crt"))
+        .args(["--add-db", owner])
+        .arg(keys.join("db.crt"))
+        .arg("--secure-boot")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (v, log) = boot(&disk, &custom, t.path());
+    assert_eq!(v, "ok", "custom keys: {log}");
+    let (v, log) = boot(&disk, Path::new("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"), t.path());
+    assert_eq!(v, "refused", "MS-only keys: {log}");
+}
