@@ -19,9 +19,22 @@ pub struct Section {
 }
 
 impl Section {
-    /// First address after the section in memory.
+    /// First address after the section, counting its file-aligned raw
+    /// size too: the conservative end used to place new sections.
     pub fn end(&self) -> u64 {
         u64::from(self.virtual_address) + u64::from(self.virtual_size.max(self.raw_size))
+    }
+
+    /// First address after the section as loaded: loaders map
+    /// VirtualSize bytes (raw data beyond it is file padding), or the raw
+    /// size when an old linker left VirtualSize zero.
+    pub fn mem_end(&self) -> u64 {
+        let size = if self.virtual_size == 0 {
+            self.raw_size
+        } else {
+            self.virtual_size
+        };
+        u64::from(self.virtual_address) + u64::from(size)
     }
 }
 
@@ -135,7 +148,7 @@ impl PeInfo {
         let mut s: Vec<&Section> = self.sections.iter().collect();
         s.sort_by_key(|x| x.virtual_address);
         s.windows(2)
-            .filter(|w| w[0].end() > u64::from(w[1].virtual_address))
+            .filter(|w| w[0].mem_end() > u64::from(w[1].virtual_address))
             .map(|w| (w[0].name.clone(), w[1].name.clone()))
             .collect()
     }
@@ -190,6 +203,14 @@ mod tests {
         let b = fake_pe(&[(".a", 0x1000, 0x2000), (".b", 0x2000, 0x10)]);
         let p = PeInfo::parse(&b).unwrap();
         assert_eq!(p.overlaps(), vec![(".a".into(), ".b".into())]);
+        // Raw padding past VirtualSize is not an overlap (the stub's
+        // .sbat/.sdmagic share a 0x200 file block).
+        let mut b = fake_pe(&[(".sbat", 0x1000, 0xe2), (".sdmagic", 0x1100, 0x34)]);
+        let h = 0x98 + 240;
+        b[h + 16..h + 20].copy_from_slice(&0x200u32.to_le_bytes());
+        let p = PeInfo::parse(&b).unwrap();
+        assert_eq!(p.sections[0].end(), 0x1200);
+        assert!(p.overlaps().is_empty());
     }
 
     #[test]
