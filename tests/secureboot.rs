@@ -25,7 +25,9 @@ fn sh(script: &str) -> std::process::Output {
 }
 
 fn have(tool: &str) -> bool {
-    sh(&format!("command -v {tool} >/dev/null")).status.success()
+    sh(&format!("command -v {tool} >/dev/null"))
+        .status
+        .success()
 }
 
 /// One key set shared by the tests of this process (genkey takes ~1 s).
@@ -81,11 +83,28 @@ fn genkey_writes_keys_certs_and_enrollment_files() {
         .collect();
     names.sort();
     let want = [
-        "KEK.auth", "KEK.crt", "KEK.esl", "KEK.key", "MOK.crt", "MOK.der", "MOK.key", "PK.auth",
-        "PK.crt", "PK.esl", "PK.key", "db.auth", "db.crt", "db.esl", "db.key", "owner.guid",
+        "KEK.auth",
+        "KEK.crt",
+        "KEK.esl",
+        "KEK.key",
+        "MOK.crt",
+        "MOK.der",
+        "MOK.key",
+        "PK.auth",
+        "PK.crt",
+        "PK.esl",
+        "PK.key",
+        "db.auth",
+        "db.crt",
+        "db.esl",
+        "db.key",
+        "owner.guid",
     ];
     assert_eq!(names, want);
-    assert_eq!(fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     for k in keys::KEYS {
         let m = fs::metadata(dir.join(format!("{k}.key"))).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o600, "{k}.key");
@@ -117,8 +136,8 @@ fn genkey_writes_keys_certs_and_enrollment_files() {
 #[test]
 fn esl_files_hold_the_certificates() {
     let dir = keyset();
-    let owner = efivar::Guid::parse(fs::read_to_string(dir.join("owner.guid")).unwrap().trim())
-        .unwrap();
+    let owner =
+        efivar::Guid::parse(fs::read_to_string(dir.join("owner.guid")).unwrap().trim()).unwrap();
     assert_eq!(owner, efivar::Guid::from_name("ib test"));
     for k in ["PK", "KEK", "db"] {
         let esl = fs::read(dir.join(format!("{k}.esl"))).unwrap();
@@ -142,7 +161,15 @@ fn pkcs7_verifies(signed_data: &[u8], payload: &[u8], cert: &Path) -> bool {
     fs::write(&sig, efivar::wrap_content_info(signed_data)).unwrap();
     fs::write(&data, payload).unwrap();
     let o = Command::new("openssl")
-        .args(["cms", "-verify", "-binary", "-inform", "DER", "-noverify", "-nointern"])
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-noverify",
+            "-nointern",
+        ])
         .arg("-in")
         .arg(&sig)
         .arg("-content")
@@ -158,9 +185,12 @@ fn pkcs7_verifies(signed_data: &[u8], payload: &[u8], cert: &Path) -> bool {
 #[test]
 fn auth_files_are_signed_by_the_right_key() {
     let dir = keyset();
-    for (var, by, not_by) in [("PK", "PK", "KEK"), ("KEK", "PK", "KEK"), ("db", "KEK", "PK")] {
-        let auth = efivar::parse_auth(&fs::read(dir.join(format!("{var}.auth"))).unwrap())
-            .unwrap();
+    for (var, by, not_by) in [
+        ("PK", "PK", "KEK"),
+        ("KEK", "PK", "KEK"),
+        ("db", "KEK", "PK"),
+    ] {
+        let auth = efivar::parse_auth(&fs::read(dir.join(format!("{var}.auth"))).unwrap()).unwrap();
         let esl = fs::read(dir.join(format!("{var}.esl"))).unwrap();
         assert_eq!(auth.data, esl, "{var}.auth carries {var}.esl");
         let payload = efivar::signed_payload(
@@ -171,13 +201,22 @@ fn auth_files_are_signed_by_the_right_key() {
             &esl,
         );
         let signer = dir.join(format!("{by}.crt"));
-        assert!(pkcs7_verifies(&auth.pkcs7, &payload, &signer), "{var} by {by}");
+        assert!(
+            pkcs7_verifies(&auth.pkcs7, &payload, &signer),
+            "{var} by {by}"
+        );
         let wrong = dir.join(format!("{not_by}.crt"));
-        assert!(!pkcs7_verifies(&auth.pkcs7, &payload, &wrong), "{var} not by {not_by}");
+        assert!(
+            !pkcs7_verifies(&auth.pkcs7, &payload, &wrong),
+            "{var} not by {not_by}"
+        );
         let mut tampered = payload.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert!(!pkcs7_verifies(&auth.pkcs7, &tampered, &signer), "{var} tampered");
+        assert!(
+            !pkcs7_verifies(&auth.pkcs7, &tampered, &signer),
+            "{var} tampered"
+        );
     }
 }
 
@@ -205,8 +244,7 @@ fn enrollment_files_match_efitools_byte_for_byte() {
 
         // Same time stamp and key: RSA PKCS#1 v1.5 is deterministic, so
         // the whole .auth must be identical.
-        let ours = efivar::parse_auth(&fs::read(dir.join(format!("{var}.auth"))).unwrap())
-            .unwrap();
+        let ours = efivar::parse_auth(&fs::read(dir.join(format!("{var}.auth"))).unwrap()).unwrap();
         let out = t.path().join(format!("{var}.auth"));
         let o = Command::new("sign-efi-sig-list")
             .arg("-t")
@@ -270,12 +308,7 @@ fn unpack_rpm(prefix: &str, into: &Path) {
     let rpm = fs::read_dir(&repo)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(prefix)
-        })
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
         .unwrap_or_else(|| panic!("no {prefix}* in {}", repo.display()));
     let o = Command::new("sh")
         .arg("-c")
@@ -337,7 +370,12 @@ fn uki_parts() -> UkiParts {
     let t = tempfile::tempdir().unwrap();
     unpack_rpm("kernel-core-", t.path());
     let modules = t.path().join("lib/modules");
-    let kver = fs::read_dir(&modules).unwrap().next().unwrap().unwrap().path();
+    let kver = fs::read_dir(&modules)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let kernel = kver.join("vmlinuz");
     assert!(kernel.is_file(), "{}", kernel.display());
     let initrd = t.path().join("initrd.img");
@@ -373,7 +411,11 @@ fn build_uki_from_the_fixture_kernel() {
     assert!(sbverify(&uki, &db.cert));
     assert!(!sbverify(&uki, &other_keys().join("db.crt")));
 
-    let o = Command::new("objdump").arg("-h").arg(&uki).output().unwrap();
+    let o = Command::new("objdump")
+        .arg("-h")
+        .arg(&uki)
+        .output()
+        .unwrap();
     let table = String::from_utf8_lossy(&o.stdout);
     for s in [".osrel", ".cmdline", ".linux", ".initrd", ".sbat"] {
         assert!(table.contains(s), "{s} missing:\n{table}");
@@ -396,8 +438,8 @@ fn build_uki_from_the_fixture_kernel() {
 
     // Bad inputs are errors, not panics.
     let missing = t.path().join("none");
-    let e = secureboot::build_uki(&missing, &p.initrd, "", &p.os_release, &uki, x86, &db)
-        .unwrap_err();
+    let e =
+        secureboot::build_uki(&missing, &p.initrd, "", &p.os_release, &uki, x86, &db).unwrap_err();
     assert!(format!("{e:#}").contains("none"), "{e:#}");
     let e = secureboot::build_uki(&p.kernel, &p.initrd, "a\0b", &p.os_release, &uki, x86, &db)
         .unwrap_err();
@@ -408,10 +450,7 @@ const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
 const VIRT_FW_VARS: &[&str] = &["/opt/image-builder-py/bin/virt-fw-vars", "virt-fw-vars"];
 
 fn virt_fw_vars() -> Option<String> {
-    VIRT_FW_VARS
-        .iter()
-        .find(|p| have(p))
-        .map(|p| p.to_string())
+    VIRT_FW_VARS.iter().find(|p| have(p)).map(|p| p.to_string())
 }
 
 /// A GPT disk whose ESP holds `efi` as `EFI/BOOT/BOOTX64.EFI`
@@ -438,7 +477,8 @@ rm -f "$esp""#;
 
 /// Boots `disk` under Secure Boot OVMF with `vars` (copied) and returns
 /// "ok", "refused" or "timeout", stopping QEMU by its PID as soon as the
-/// serial log shows the kernel starting or the firmware refusing.
+/// serial log shows the kernel running with Secure Boot enforced, or the
+/// firmware refusing the image.
 fn boot(disk: &Path, vars: &Path, work: &Path) -> (&'static str, String) {
     let vars_copy = work.join("vars.run.fd");
     fs::copy(vars, &vars_copy).unwrap();
@@ -478,7 +518,8 @@ fn boot(disk: &Path, vars: &Path, work: &Path) -> (&'static str, String) {
     let verdict = loop {
         std::thread::sleep(std::time::Duration::from_millis(500));
         let text = String::from_utf8_lossy(&fs::read(&log).unwrap_or_default()).into_owned();
-        if text.contains("Linux version") {
+        // The kernel says so early (before it looks at the initrd).
+        if text.contains("secureboot: Secure boot enabled") {
             break "ok";
         }
         if text.contains("Access Denied") || text.contains("Security Violation") {
@@ -512,7 +553,7 @@ fn uki_boots_with_custom_keys_and_is_refused_with_ms_keys() {
     secureboot::build_uki(
         &p.kernel,
         &p.initrd,
-        "console=ttyS0 panic=-1",
+        "console=ttyS0 panic=-1 earlyprintk=serial",
         &p.os_release,
         &uki,
         arch::lookup("x86_64").unwrap(),
@@ -541,6 +582,10 @@ fn uki_boots_with_custom_keys_and_is_refused_with_ms_keys() {
 
     let (v, log) = boot(&disk, &custom, t.path());
     assert_eq!(v, "ok", "custom keys: {log}");
-    let (v, log) = boot(&disk, Path::new("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"), t.path());
+    let (v, log) = boot(
+        &disk,
+        Path::new("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"),
+        t.path(),
+    );
     assert_eq!(v, "refused", "MS-only keys: {log}");
 }

@@ -462,10 +462,7 @@ mod tests {
         let g = Guid::parse("a5c059a1-94e4-4aa7-87b5-ab155c2bf072").unwrap();
         assert_eq!(g, CERT_X509);
         assert_eq!(g.to_string(), "a5c059a1-94e4-4aa7-87b5-ab155c2bf072");
-        assert_eq!(
-            hex::encode(g.bytes()),
-            "a159c0a5e494a74a87b5ab155c2bf072"
-        );
+        assert_eq!(hex::encode(g.bytes()), "a159c0a5e494a74a87b5ab155c2bf072");
         assert_eq!(Guid::from_bytes(&g.bytes()), g);
         assert!(Guid::parse("a5c059a1-94e4-4aa7-87b5-ab155c2bf07").is_err());
         assert!(Guid::parse("a5c059a194e4-4aa7-87b5-ab155c2bf0722").is_err());

@@ -94,22 +94,21 @@ impl PeInfo {
         let nsections = u16_at(b, coff + 2)? as usize;
         let opt_size = u16_at(b, coff + 16)? as usize;
         let opt = coff + 20;
-        let (image_base, section_alignment, file_alignment, size_of_image) =
-            match u16_at(b, opt)? {
-                0x20b => (
-                    u64_at(b, opt + 24)?,
-                    u32_at(b, opt + 32)?,
-                    u32_at(b, opt + 36)?,
-                    u32_at(b, opt + 56)?,
-                ),
-                0x10b => (
-                    u64::from(u32_at(b, opt + 28)?),
-                    u32_at(b, opt + 32)?,
-                    u32_at(b, opt + 36)?,
-                    u32_at(b, opt + 56)?,
-                ),
-                m => return Some(Err(anyhow::anyhow!("unknown PE optional header {m:#x}"))),
-            };
+        let (image_base, section_alignment, file_alignment, size_of_image) = match u16_at(b, opt)? {
+            0x20b => (
+                u64_at(b, opt + 24)?,
+                u32_at(b, opt + 32)?,
+                u32_at(b, opt + 36)?,
+                u32_at(b, opt + 56)?,
+            ),
+            0x10b => (
+                u64::from(u32_at(b, opt + 28)?),
+                u32_at(b, opt + 32)?,
+                u32_at(b, opt + 36)?,
+                u32_at(b, opt + 56)?,
+            ),
+            m => return Some(Err(anyhow::anyhow!("unknown PE optional header {m:#x}"))),
+        };
         let mut sections = Vec::with_capacity(nsections.min(96));
         let table = opt.checked_add(opt_size)?;
         for i in 0..nsections {

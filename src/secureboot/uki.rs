@@ -250,7 +250,11 @@ mod tests {
         );
         assert_eq!(
             l,
-            vec![(".osrel", 0x1a000), (".cmdline", 0x1b000), (".linux", 0x1c000)]
+            vec![
+                (".osrel", 0x1a000),
+                (".cmdline", 0x1b000),
+                (".linux", 0x1c000)
+            ]
         );
     }
 
@@ -258,7 +262,10 @@ mod tests {
     fn honours_large_alignment_and_image_base() {
         let s = stub(0x10010, 0x10000, 0x1_0000_0000);
         let l = layout(&s, &[payload(".osrel", 1), payload(".linux", 1)]);
-        assert_eq!(l, vec![(".osrel", 0x1_0002_0000), (".linux", 0x1_0003_0000)]);
+        assert_eq!(
+            l,
+            vec![(".osrel", 0x1_0002_0000), (".linux", 0x1_0003_0000)]
+        );
     }
 
     #[test]
