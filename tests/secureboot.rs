@@ -589,3 +589,104 @@ fn uki_boots_with_custom_keys_and_is_refused_with_ms_keys() {
     );
     assert_eq!(v, "refused", "MS-only keys: {log}");
 }
+
+/// The arm64 systemd stub, from systemd-boot-efi:arm64 (downloaded once
+/// into the user cache, never installed); None when apt cannot fetch it.
+fn arm64_stub() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+        .join("alma-image-builder/secureboot-debs/systemd-boot-efi_arm64");
+    let stub = cache.join("root/usr/lib/systemd/boot/efi/linuxaa64.efi.stub");
+    if stub.is_file() {
+        return Some(stub);
+    }
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"set -e; mkdir -p "$1"; cd "$1"; rm -rf root.tmp *.deb
+apt-get download systemd-boot-efi:arm64 >/dev/null 2>&1
+dpkg -x systemd-boot-efi_*_arm64.deb root.tmp && rm -rf root && mv root.tmp root"#,
+        )
+        .arg("sh")
+        .arg(&cache)
+        .output()
+        .ok()?;
+    (o.status.success() && stub.is_file()).then_some(stub)
+}
+
+#[test]
+fn build_uki_for_aarch64() {
+    if !have("aarch64-linux-gnu-objcopy") {
+        eprintln!("skipped: binutils-aarch64-linux-gnu not installed");
+        return;
+    }
+    let Some(stub) = arm64_stub() else {
+        eprintln!("skipped: cannot download systemd-boot-efi:arm64");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let repo = common::fixtures::fixture_root().join("repos/main/aarch64");
+    let rpm = fs::read_dir(&repo)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kernel-core-")
+        })
+        .unwrap();
+    let o = Command::new("sh")
+        .args(["-c", "rpm2cpio \"$1\" | cpio -idm --quiet", "sh"])
+        .arg(&rpm)
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let kver = fs::read_dir(t.path().join("lib/modules"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let initrd = t.path().join("initrd");
+    fs::write(&initrd, b"initrd").unwrap();
+    let osrel = t.path().join("os-release");
+    fs::write(&osrel, "ID=almalinux\n").unwrap();
+    let uki = t.path().join("uki-aa64.efi");
+    let db = Signer::in_dir(keyset(), "db");
+    secureboot::uki::UkiSpec {
+        stub,
+        kernel: kver.join("vmlinuz"),
+        initrd,
+        cmdline: "console=ttyAMA0".into(),
+        os_release: osrel,
+        arch: arch::lookup("aarch64").unwrap(),
+    }
+    .build(&uki, &db)
+    .unwrap();
+    assert!(sbverify(&uki, &db.cert));
+    let info = PeInfo::parse(&fs::read(&uki).unwrap()).unwrap();
+    assert_eq!(info.machine, secureboot::pe::MACHINE_ARM64);
+    for s in [".osrel", ".cmdline", ".linux", ".initrd"] {
+        let sec = info.section(s).unwrap_or_else(|| panic!("{s} missing"));
+        assert_eq!(u64::from(sec.virtual_address) % 0x1000, 0, "{s}");
+    }
+    assert!(info.overlaps().is_empty());
+    // The x86 stub is refused for aarch64 (wrong machine), clearly.
+    let x86_stub = Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+    if x86_stub.is_file() {
+        let e = secureboot::uki::UkiSpec {
+            stub: x86_stub.to_path_buf(),
+            kernel: kver.join("vmlinuz"),
+            initrd: t.path().join("initrd"),
+            cmdline: String::new(),
+            os_release: t.path().join("os-release"),
+            arch: arch::lookup("aarch64").unwrap(),
+        }
+        .build(&t.path().join("x.efi"), &db)
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("machine"), "{e:#}");
+    }
+}
