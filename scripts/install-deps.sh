@@ -15,6 +15,8 @@ debian_pkgs=(
   # disk and firmware tooling used by later stages and the recipes
   fdisk dosfstools mtools sbsigntool xorriso cpio zstd xz-utils openssl
   ovmf qemu-efi-aarch64 binutils-aarch64-linux-gnu
+  # secure boot: UKI stub (systemd-boot-efi), efitools to cross-check enrollment files
+  systemd-boot-efi efitools
   # trees: SELinux labelling (setfiles), xattr and capability inspection in tests
   policycoreutils attr libcap2-bin
   # disks: GRUB i386-pc core image (grub-mkimage), XFS root filesystems, checks
