@@ -91,6 +91,7 @@ fn build(dir: &Path) -> (PathBuf, disk::Report) {
             seed: "test-seed",
             source_date_epoch: 1_700_000_000,
             work: &work,
+            signer: None,
         },
         &raw,
     )

@@ -139,10 +139,21 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                             o.name
                         );
                     };
-                    if boot.secureboot == crate::manifest::ours::SecureBootMode::Custom || boot.uki
-                    {
-                        bail!("secureboot = \"custom\" and UKIs are not built yet (issue 5, in progress)");
+                    let custom = boot.secureboot == crate::manifest::ours::SecureBootMode::Custom;
+                    if custom && !boot.uki {
+                        return Err(InputError(
+                            "secureboot = \"custom\" boots a signed UKI: set uki = true (signing GRUB and the kernel for a custom db is not supported)".into(),
+                        )
+                        .into());
                     }
+                    let keys = if custom || boot.uki {
+                        Some(artifact::disk::uki::signer(
+                            doc.manifest.boot.as_ref().and_then(|b| b.keys.as_ref()),
+                            &manifest_dir,
+                        )?)
+                    } else {
+                        None
+                    };
                     let arch =
                         crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
                     let seed = format!(
@@ -168,9 +179,14 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                             seed: &seed,
                             source_date_epoch: report.source_date_epoch,
                             work: work.path(),
+                            signer: keys.as_ref().map(|k| &k.0),
                         },
                         &raw,
                     )?;
+                    if let Some((_, Some(dir))) = &keys {
+                        let enroll = args.output_dir.join(format!("{}.enroll", o.filename));
+                        artifact::disk::uki::write_enrollment(dir, &enroll)?;
+                    }
                     crate::report::info(format!(
                         "disk: kernel {}, root UUID {}",
                         disk.kernel, disk.root_uuid

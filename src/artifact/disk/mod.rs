@@ -18,6 +18,7 @@ pub mod bootloader;
 pub mod esp;
 pub mod fs;
 pub mod table;
+pub mod uki;
 
 use crate::distro::{Arch, DistroDef};
 use crate::plan::boot::BootPlan;
@@ -31,13 +32,15 @@ pub struct Input<'a> {
     pub tree: &'a Path,
     pub layout: &'a DiskLayout,
     pub boot: &'a BootPlan,
-    pub arch: &'a Arch,
+    pub arch: &'static Arch,
     pub distro: &'a DistroDef,
     /// Seed for every identifier (see the module doc).
     pub seed: &'a str,
     pub source_date_epoch: i64,
     /// Scratch space on the output's filesystem.
     pub work: &'a Path,
+    /// The db key for `secureboot = "custom"` (a signed UKI boots).
+    pub signer: Option<&'a crate::secureboot::keys::Signer>,
 }
 
 /// What the disk holds, for reports and tests.
@@ -122,6 +125,18 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
         esp: esp_part.map(|_| format!("{:08X}", ids.u32("fs:esp"))),
     };
     let prepared = bootloader::prepare_tree(input, &uuids, &ids)?;
+    if input.boot.uki {
+        let signer = input
+            .signer
+            .context("a UKI is signed with the db key: secureboot = \"custom\" and [boot.keys]")?;
+        uki::install(
+            input.tree,
+            input.arch,
+            &prepared.kver,
+            &prepared.cmdline,
+            signer,
+        )?;
+    }
 
     // Split the tree: ESP, /boot, root.
     let work = input.work;
