@@ -1,1 +1,3 @@
 //! QEMU boot verification. TODO(helper).
+
+pub mod guest;
