@@ -35,21 +35,18 @@ pub const MARKER: &str = "IMAGE-BUILDER-REPORT";
 /// Tolerates CR, escape sequences and other console output before the
 /// marker or after the object on the same line.
 pub fn parse_report(serial_log: &str) -> Option<serde_json::Value> {
-    serial_log
-        .split(['\n', '\r'])
-        .filter_map(|line| {
-            let at = line.rfind(MARKER)?;
-            let rest = line[at + MARKER.len()..].trim_start();
-            let start = rest.find('{')?;
-            // Parse one value and ignore whatever follows it on the line.
-            let mut values =
-                serde_json::Deserializer::from_str(&rest[start..]).into_iter::<serde_json::Value>();
-            match values.next() {
-                Some(Ok(v)) if v.is_object() => Some(v),
-                _ => None,
-            }
-        })
-        .last()
+    serial_log.split(['\n', '\r']).rev().find_map(|line| {
+        let at = line.rfind(MARKER)?;
+        let rest = line[at + MARKER.len()..].trim_start();
+        let start = rest.find('{')?;
+        // Parse one value and ignore whatever follows it on the line.
+        let mut values =
+            serde_json::Deserializer::from_str(&rest[start..]).into_iter::<serde_json::Value>();
+        match values.next() {
+            Some(Ok(v)) if v.is_object() => Some(v),
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]
