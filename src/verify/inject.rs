@@ -196,8 +196,8 @@ fn label(host: &Path, context: &str) -> Result<()> {
 /// Writes the report script, unit and wants link into the mounted root.
 pub fn write_unit(root: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let script = exec_path(guest::REPORT_UNIT)
-        .context("the report unit names no absolute ExecStart= program")?;
+    // The script's own path, not ExecStart='s program (that is /bin/sh).
+    let script = guest::REPORT_SH_PATH.to_string();
     let unit_path = format!("/etc/systemd/system/{UNIT_NAME}");
     let link_path = format!("/etc/systemd/system/multi-user.target.wants/{UNIT_NAME}");
     // Labels matter only where SELinux policy will run.
@@ -407,8 +407,8 @@ mod tests {
         let r = root.path();
         std::fs::create_dir_all(r.join("etc")).unwrap();
         write_unit(r).unwrap();
-        let script = exec_path(guest::REPORT_UNIT).unwrap();
-        let s = r.join(script.trim_start_matches('/'));
+        let s = r.join(guest::REPORT_SH_PATH.trim_start_matches('/'));
+        assert!(!r.join("bin/sh").exists(), "never overwrite the shell");
         assert_eq!(std::fs::read_to_string(&s).unwrap(), guest::REPORT_SH);
         let link = r
             .join("etc/systemd/system/multi-user.target.wants")

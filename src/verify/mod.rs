@@ -17,9 +17,6 @@
 
 pub mod expect;
 pub mod firmware;
-// TEMPORARY: the guest report contract until `src/verify/guest/` lands.
-// To swap, delete this attribute line and `guest_stub.rs`.
-#[path = "guest_stub.rs"]
 pub mod guest;
 pub mod inject;
 pub mod qemu;
