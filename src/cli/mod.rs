@@ -105,6 +105,9 @@ pub struct BuildArgs {
     /// Use MANIFEST.lock as it is; fail if it no longer matches the manifest
     #[arg(long)]
     pub locked: bool,
+    /// Boot every disk image in QEMU (Secure Boot as the manifest says) and fail unless it reports
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// `verify ARTIFACT`.

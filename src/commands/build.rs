@@ -192,6 +192,10 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                         disk.kernel, disk.root_uuid
                     ));
                     artifact::disk::convert(&raw, kind.as_str(), &out)?;
+                    if args.verify {
+                        let keys_dir = keys.as_ref().and_then(|k| k.1.clone());
+                        boot_check(ctx, &out, arch, boot, keys_dir)?;
+                    }
                 }
             }
             artifact::sbom::write_beside(&out, &sbom_doc)?;
@@ -281,6 +285,58 @@ fn sbom_document(
         created_epoch: report.source_date_epoch,
         packages,
     })
+}
+
+/// `build --verify`: boots the artifact the way its boot plan says (UEFI
+/// with the plan's Secure Boot mode when it has UEFI, else BIOS) and fails
+/// the build unless the guest reports.
+fn boot_check(
+    ctx: Ctx,
+    out: &Path,
+    arch: &'static crate::distro::Arch,
+    boot: &plan::boot::BootPlan,
+    keys: Option<PathBuf>,
+) -> Result<()> {
+    use crate::manifest::ours::{Firmware, SecureBootMode};
+    use crate::verify::qemu::{FirmwareKind, SecureBoot};
+    let mut o = crate::verify::Options::new(arch);
+    o.firmware = if boot.firmware == Firmware::Bios {
+        FirmwareKind::Bios
+    } else {
+        FirmwareKind::Uefi
+    };
+    o.secureboot = match boot.secureboot {
+        SecureBootMode::Distro => SecureBoot::Ms,
+        SecureBootMode::Custom => SecureBoot::Custom,
+        SecureBootMode::Off => SecureBoot::Off,
+    };
+    o.keys = keys;
+    o.timeout = std::time::Duration::from_secs(300);
+    crate::report::info(format!("verifying {} in QEMU", out.display()));
+    let v = crate::verify::verify(out, &o)?;
+    let secs = v.elapsed.as_secs_f64();
+    match &v.outcome {
+        crate::verify::Outcome::Report(r) => {
+            if ctx.json {
+                print_json_line(
+                    &json!({"event": "verified", "path": out, "seconds": secs, "report": r}),
+                );
+            } else {
+                crate::report::info(format!("verified: report after {secs:.1} s"));
+            }
+            Ok(())
+        }
+        other => {
+            let tail: Vec<&str> = v.log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!(
+                "{} did not boot to a report ({}) after {secs:.1} s; console:\n{}",
+                out.display(),
+                other.kind(),
+                tail.join("\n")
+            )
+        }
+    }
 }
 
 /// Moves the finished tree to `out`, replacing an earlier one only once

@@ -7,8 +7,12 @@
 //! Why these flags: OVMF's Secure Boot build needs SMM and a secure pflash,
 //! or the variable store is not protected and the firmware refuses to start;
 //! more than one vCPU doubles SMM boot time under TCG; without `-nic none`
-//! the firmware spends minutes on PXE; `-no-reboot` turns a guest reset
-//! into an exit, so a reboot loop cannot hide a failure.
+//! the firmware spends minutes on PXE. UEFI guests may reset once on
+//! their own: shim's fallback loader (EFI/BOOT/fbx64.efi) writes the boot
+//! entries of a fresh disk and resets, as on real hardware, so UEFI boots
+//! keep resets; a reboot loop still cannot hide a failure, because panics
+//! and refusals are matched on the console and a deadline bounds the run.
+//! BIOS boots get `-no-reboot`.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -199,12 +203,14 @@ pub fn command(spec: &Spec) -> (String, Vec<String>) {
         "none".into(),
         "-monitor".into(),
         "none".into(),
-        "-no-reboot".into(),
         "-chardev".into(),
         format!("file,id=serial0,path={}", esc(spec.serial_log)),
         "-serial".into(),
         "chardev:serial0".into(),
     ];
+    if !matches!(spec.firmware, FirmwareFiles::Uefi { .. }) {
+        a.push("-no-reboot".into());
+    }
     if let FirmwareFiles::Uefi { code, vars } = &spec.firmware {
         if x86 {
             a.extend([
@@ -258,7 +264,7 @@ mod tests {
                 uefi("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"),
                 Accel::Tcg,
                 "qemu-system-x86_64 -machine q35,smm=on,accel=tcg -cpu max -smp 1 -m 1024 \
-                 -nic none -display none -monitor none -no-reboot \
+                 -nic none -display none -monitor none \
                  -chardev file,id=serial0,path=/w/serial.log -serial chardev:serial0 \
                  -global driver=cfi.pflash01,property=secure,value=on \
                  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
@@ -270,8 +276,8 @@ mod tests {
                 FirmwareFiles::Bios,
                 Accel::Kvm,
                 "qemu-system-x86_64 -machine q35,accel=kvm -cpu max -smp 1 -m 1024 \
-                 -nic none -display none -monitor none -no-reboot \
-                 -chardev file,id=serial0,path=/w/serial.log -serial chardev:serial0 \
+                 -nic none -display none -monitor none \
+                 -chardev file,id=serial0,path=/w/serial.log -serial chardev:serial0 -no-reboot \
                  -drive if=virtio,format=qcow2,snapshot=on,file=/img/disk.qcow2",
             ),
             (
@@ -279,7 +285,7 @@ mod tests {
                 uefi("/usr/share/AAVMF/AAVMF_CODE.fd"),
                 Accel::Auto,
                 "qemu-system-aarch64 -machine virt,accel=tcg -cpu cortex-a57 -smp 1 -m 1024 \
-                 -nic none -display none -monitor none -no-reboot \
+                 -nic none -display none -monitor none \
                  -chardev file,id=serial0,path=/w/serial.log -serial chardev:serial0 \
                  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd \
                  -drive if=pflash,format=raw,unit=1,file=/w/vars.fd \

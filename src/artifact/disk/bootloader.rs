@@ -79,7 +79,40 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
         bail!("the tree has no kernel (/usr/lib/modules/*/vmlinuz): add the kernel package");
     };
     let sde = input.source_date_epoch.to_string();
+    // Mount points and a machine-id systemd fills in on first boot (an
+    // empty file, so the image has no identity of its own).
+    for d in ["proc", "sys", "dev", "run", "tmp", "boot", "var/tmp"] {
+        std::fs::create_dir_all(tree.join(d))?;
+    }
+    let mid = tree.join("etc/machine-id");
+    if !mid.exists() {
+        std::fs::create_dir_all(tree.join("etc"))?;
+        std::fs::write(&mid, "")?;
+    }
     for (kver, vmlinuz) in &ks {
+        // Module autoloading needs modules.dep; distro kernels make it in
+        // their scriptlets, repackaged ones may not have.
+        let moddir = vmlinuz
+            .parent()
+            .expect("vmlinuz sits in its module directory");
+        if !moddir.join("modules.dep").exists() {
+            let (prog, mut args): (&str, Vec<&str>) = if ["usr/sbin/depmod", "sbin/depmod"]
+                .iter()
+                .any(|p| tree.join(p).exists())
+            {
+                ("depmod", vec![])
+            } else if ["bin/busybox", "usr/bin/busybox"]
+                .iter()
+                .any(|p| tree.join(p).exists())
+            {
+                ("busybox", vec!["depmod"])
+            } else {
+                bail!("{kver} has no modules.dep and the tree has no depmod (kmod) to make it");
+            };
+            args.push(kver);
+            crate::tools::run_in_root(tree, prog, &args)
+                .with_context(|| format!("depmod for {kver}"))?;
+        }
         let dest = tree.join(format!("boot/vmlinuz-{kver}"));
         if !dest.exists() {
             std::fs::create_dir_all(tree.join("boot"))?;
@@ -161,7 +194,10 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
         .cmdline
         .iter()
         .any(|a| a.starts_with("console=ttyS"));
-    let mut cfg = String::from("# Written by image-builder.\nset timeout=1\nset default=0\n");
+    let boot_fs_uuid = u.boot.as_deref().unwrap_or(&u.root);
+    let mut cfg = format!(
+        "# Written by image-builder.\nset timeout=1\nset default=0\nsearch --no-floppy --fs-uuid --set=root {boot_fs_uuid}\n"
+    );
     if serial {
         cfg.push_str(
             "serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n",

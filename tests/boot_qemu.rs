@@ -1,0 +1,212 @@
+//! Boot tests: fixture disk images built by `image-builder build` and
+//! booted by `image-builder verify` under QEMU (TCG), compared with the
+//! expectations in `qemu-tests/`:
+//! - the hybrid qcow2 under enforced Secure Boot with Microsoft's keys
+//!   (shim → GRUB → kernel), and the same image through SeaBIOS;
+//! - a custom-key image (signed UKI) booting with our keys enrolled, refused
+//!   with only Microsoft's keys, and refused once its UKI is altered;
+//! - the aarch64 image under AAVMF.
+
+mod common;
+
+use common::fixtures::fixture_root;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn top() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ib(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_image-builder"))
+        .env("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root())
+        .env("IMAGE_BUILDER_CACHE_DIR", dir.join("cache"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn build(dir: &Path, manifest: &Path) -> PathBuf {
+    let out = dir.join("out");
+    let o = ib(dir, &["build", "-o", s(&out), s(manifest)]);
+    assert!(o.status.success(), "build: {}", text(&o));
+    let lines = String::from_utf8_lossy(&o.stdout).into_owned();
+    PathBuf::from(lines.lines().last().unwrap().trim())
+}
+
+fn verify(dir: &Path, args: &[&str]) -> Output {
+    verify_within(dir, "240", args)
+}
+
+fn verify_within(dir: &Path, timeout: &str, args: &[&str]) -> Output {
+    let mut all = vec!["verify", "--timeout", timeout];
+    all.extend_from_slice(args);
+    ib(dir, &all)
+}
+
+#[test]
+fn fixture_qcow2_boots_ms_secure_boot_and_bios() {
+    let d = tempfile::tempdir().unwrap();
+    let img = build(d.path(), &top().join("manifests/fixture/qcow2.toml"));
+    assert!(s(&img).ends_with(".qcow2"), "{}", img.display());
+    let check = Command::new("qemu-img")
+        .args(["check", "-q"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+
+    let o = verify(
+        d.path(),
+        &[
+            "--expect",
+            s(&top().join("qemu-tests/fixture-ms.toml")),
+            s(&img),
+        ],
+    );
+    assert!(o.status.success(), "MS chain: {}", text(&o));
+    assert!(text(&o).contains("time-to-report"), "{}", text(&o));
+
+    let o = verify(
+        d.path(),
+        &[
+            "--firmware",
+            "bios",
+            "--expect",
+            s(&top().join("qemu-tests/fixture-bios.toml")),
+            s(&img),
+        ],
+    );
+    assert!(o.status.success(), "SeaBIOS: {}", text(&o));
+}
+
+/// Offset in bytes of the ESP (partition `n`, 1-based) of a raw image.
+fn part_offset(raw: &Path, n: usize) -> u64 {
+    let o = Command::new("sfdisk")
+        .arg("--json")
+        .arg(raw)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["partitiontable"]["partitions"][n - 1]["start"]
+        .as_u64()
+        .unwrap()
+        * 512
+}
+
+#[test]
+fn custom_keys_boot_and_refusals() {
+    let d = tempfile::tempdir().unwrap();
+    let keys = d.path().join("keys");
+    let o = ib(d.path(), &["secureboot", "genkey", s(&keys)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = d.path().join("custom.toml");
+    let body = std::fs::read_to_string(top().join("manifests/fixture/custom-sb.toml"))
+        .unwrap()
+        .replace(
+            "dir = \"secureboot/test-keys\"",
+            &format!("dir = \"{}\"", keys.display()),
+        );
+    std::fs::write(
+        &m,
+        body.replace(
+            "[[output]]",
+            "[customizations]\nhostname = \"custom-sb\"\n\n[[output]]",
+        ),
+    )
+    .unwrap();
+    let img = build(d.path(), &m);
+    // Enrollment files beside the image, never a private key.
+    let enroll = PathBuf::from(format!("{}.enroll", img.display()));
+    for f in ["PK.auth", "KEK.auth", "db.auth", "db.esl", "db.crt"] {
+        assert!(
+            enroll.join(f).is_file(),
+            "{f} missing in {}",
+            enroll.display()
+        );
+    }
+    for e in std::fs::read_dir(&enroll).unwrap() {
+        let p = e.unwrap().path();
+        assert!(!s(&p).ends_with(".key"));
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"PRIVATE KEY"),
+            "{}",
+            p.display()
+        );
+    }
+
+    let o = verify(
+        d.path(),
+        &["--secureboot", "custom", "--keys", s(&keys), s(&img)],
+    );
+    assert!(o.status.success(), "custom keys enrolled: {}", text(&o));
+    assert!(text(&o).contains("custom-sb"), "{}", text(&o));
+
+    // Microsoft's keys only: the firmware refuses our UKI.
+    let o = verify(
+        d.path(),
+        &["--secureboot", "ms", "--expect-refusal", s(&img)],
+    );
+    assert!(
+        o.status.success(),
+        "must be refused with MS keys: {}",
+        text(&o)
+    );
+
+    // Alter the signed UKI on the ESP: refused even with our keys.
+    let esp = format!("{}@@{}", img.display(), part_offset(&img, 1));
+    let uki = d.path().join("uki.efi");
+    let cp = |args: &[&str]| {
+        let o = Command::new("mcopy")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    cp(&["-n", "-i", &esp, "::/EFI/BOOT/BOOTX64.EFI", s(&uki)]);
+    let mut bytes = std::fs::read(&uki).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&uki, bytes).unwrap();
+    cp(&["-o", "-i", &esp, s(&uki), "::/EFI/BOOT/BOOTX64.EFI"]);
+    let o = verify(
+        d.path(),
+        &[
+            "--secureboot",
+            "custom",
+            "--keys",
+            s(&keys),
+            "--expect-refusal",
+            s(&img),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "an altered UKI must be refused: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn fixture_aarch64_boots_under_aavmf() {
+    let d = tempfile::tempdir().unwrap();
+    let img = build(d.path(), &top().join("manifests/fixture/aarch64.toml"));
+    let o = verify_within(d.path(), "420", &["--arch", "aarch64", s(&img)]);
+    assert!(o.status.success(), "aarch64: {}", text(&o));
+    assert!(text(&o).contains("aarch64"), "{}", text(&o));
+}
