@@ -210,6 +210,31 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
     }
     write(tree, "/boot/grub2/grub.cfg", &cfg)?;
 
+    // BIOS GRUB loads its modules from $prefix/i386-pc, as grub2-install
+    // leaves them.
+    let bios = input
+        .layout
+        .partitions
+        .iter()
+        .any(|p| p.role == crate::plan::layout::Role::BiosBoot);
+    let mods = tree.join("usr/lib/grub/i386-pc");
+    if bios && mods.is_dir() {
+        let dest = tree.join("boot/grub2/i386-pc");
+        std::fs::create_dir_all(&dest)?;
+        let mut names: Vec<_> = std::fs::read_dir(&mods)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        names.sort();
+        for n in names {
+            let keep = n
+                .to_str()
+                .is_some_and(|n| n.ends_with(".mod") || n.ends_with(".lst"));
+            if keep {
+                std::fs::copy(mods.join(&n), dest.join(&n))?;
+            }
+        }
+    }
+
     if u.esp.is_some() {
         let boot_uuid = u.boot.as_deref().unwrap_or(&u.root);
         let prefix = on_boot("/grub2");
@@ -244,7 +269,8 @@ pub fn install_bios(
     std::fs::write(
         &cfg,
         format!(
-            "search --no-floppy --fs-uuid --set=root {boot_uuid}\nset prefix=($root){grub_dir}\n"
+            "serial --unit=0 --speed=115200\nterminal_input --append serial\nterminal_output --append serial\n\
+             search --no-floppy --fs-uuid --set=root {boot_uuid}\nset prefix=($root){grub_dir}\n"
         ),
     )?;
     let core = input.work.join("core.img");
@@ -267,9 +293,12 @@ pub fn install_bios(
             "part_gpt".into(),
             "part_msdos".into(),
             fs_mod.into(),
+            "search".into(),
             "search_fs_uuid".into(),
             "configfile".into(),
             "normal".into(),
+            "serial".into(),
+            "terminal".into(),
         ])
         .collect();
     crate::tools::run("grub-mkimage", &args).context("making GRUB's i386-pc core image")?;
