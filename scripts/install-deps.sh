@@ -22,7 +22,7 @@ debian_pkgs=(
   # disks: GRUB i386-pc core image (grub-mkimage), XFS root filesystems, checks
   grub-common xfsprogs qemu-utils libarchive13
 )
-backports_pkgs=(qemu-system-x86 qemu-system-arm)
+backports_pkgs=(qemu-system-x86 qemu-system-arm qemu-user-static)
 
 if command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
@@ -61,6 +61,15 @@ S
   if ! mke2fs -V 2>&1 | grep -qE 'mke2fs 1\.(47\.[1-9]|4[89]|[5-9][0-9])'; then
     log "e2fsprogs from bookworm-backports (mkfs.ext4 -d TARBALL)"
     $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports e2fsprogs >/dev/null
+  fi
+  # Foreign-arch trees (aarch64 on x86_64) run their scriptlets and
+  # tools through qemu-user: register it with binfmt_misc ("F": the
+  # interpreter is opened now, so it works inside chroots too).
+  if [ "$(uname -m)" != aarch64 ] && [ -e /usr/lib/binfmt.d/qemu-aarch64.conf ]; then
+    [ -e /proc/sys/fs/binfmt_misc/register ] || $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+    if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+      grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf | $SUDO tee /proc/sys/fs/binfmt_misc/register >/dev/null
+    fi
   fi
 elif command -v dnf >/dev/null 2>&1; then
   $SUDO dnf install -y gcc clang clang-devel pkgconf libsolv-devel rpm-build rpm-sign \

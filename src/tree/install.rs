@@ -202,6 +202,10 @@ fn run_rpm(root: &Path, rpms: &[&Path], opts: &Options) -> Result<()> {
         "--nodigest".into(),
         "--nosignature".into(),
         "--ignoresize".into(),
+        // The resolver chose the arch set; rpm need not agree with the
+        // host (an aarch64 tree built on x86_64 runs its scriptlets
+        // through qemu-user via binfmt_misc).
+        "--ignorearch".into(),
     ];
     // Debian's rpm refuses to run on a dpkg system without this flag.
     if Path::new("/var/lib/dpkg/status").exists() {
