@@ -102,6 +102,12 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .tempfile_in(dir)
         .with_context(|| format!("create temp file in {}", dir.display()))?;
     tmp.write_all(bytes).context("write temp file")?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Published beside the artifact: world-readable like it.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all().context("sync temp file")?;
     tmp.persist(path)
         .with_context(|| format!("rename to {}", path.display()))?;
