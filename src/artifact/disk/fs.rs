@@ -12,9 +12,11 @@
 //! metadata_csum_seed).
 //!
 //! xfs: mkfs.xfs cannot populate from a directory in the xfsprogs this
-//! host has (6.1; its protofile drops xattrs and times), so it needs a
-//! loop mount; until that lands with the verify stage's mount guards, an
-//! xfs root is refused with that explanation.
+//! host has (6.1; its protofile drops xattrs and times), so the fresh
+//! filesystem is loop-mounted (RAII guards in `crate::sys`, released on
+//! every path) and the same reproducible tar is unpacked into it with
+//! xattrs. This needs root and a loop device, and XFS stamps inode change
+//! times itself, so xfs images are not byte-reproducible (ext4 ones are).
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -40,10 +42,13 @@ pub fn make(
             std::fs::remove_file(&tar)?;
             r
         }
-        "xfs" => bail!(
-            "an xfs {label} filesystem needs a loop mount to populate on this host (xfsprogs 6.1 \
-             cannot copy a directory with its xattrs); use ext4 for now (`fs_type = \"ext4\"`)"
-        ),
+        "xfs" => {
+            let tar = img.with_extension("tar");
+            crate::artifact::tar::write(src, &tar, epoch)?;
+            let r = xfs(img, &tar, uuid, label);
+            std::fs::remove_file(&tar)?;
+            r
+        }
         other => bail!("filesystem type {other} is not supported for {label}"),
     }
 }
@@ -75,4 +80,48 @@ fn ext4(img: &Path, src: &Path, uuid: &str, label: &str, epoch: i64) -> Result<(
     )
     .with_context(|| format!("making the {label} filesystem"))?;
     Ok(())
+}
+
+fn xfs(img: &Path, tar: &Path, uuid: &str, label: &str) -> Result<()> {
+    let img_s = img.display().to_string();
+    crate::tools::run(
+        "mkfs.xfs",
+        &[
+            "-q",
+            "-f",
+            "-m",
+            &format!("uuid={uuid}"),
+            "-L",
+            label,
+            &img_s,
+        ],
+    )
+    .with_context(|| format!("making the {label} filesystem"))?;
+    let mnt = img.with_extension("mnt");
+    std::fs::create_dir_all(&mnt)?;
+    let r = (|| -> Result<()> {
+        let dev = crate::sys::loopdev::LoopDevice::attach(img)
+            .context("xfs filesystems are populated through a loop device (needs root)")?;
+        let m = crate::sys::mount::Mount::new(dev.path(), &mnt, "")?;
+        crate::tools::run(
+            "tar",
+            &[
+                "-x",
+                "-p",
+                "--numeric-owner",
+                "--xattrs",
+                "--xattrs-include=*",
+                "-f",
+                &tar.display().to_string(),
+                "-C",
+                &mnt.display().to_string(),
+            ],
+        )
+        .with_context(|| format!("filling the {label} filesystem"))?;
+        m.release()?;
+        dev.release()?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir(&mnt);
+    r
 }
