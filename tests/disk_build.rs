@@ -62,20 +62,32 @@ fn tree(dir: &Path) -> PathBuf {
 }
 
 fn planned() -> plan::BuildPlan {
+    planned_with(false)
+}
+
+fn planned_with(xfs: bool) -> plan::BuildPlan {
     // The fixture qcow2 without its XFS root: ext4 (the fixture default)
     // is the filesystem whose images are byte-reproducible.
     let m = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/fixture/qcow2.toml");
     let text = std::fs::read_to_string(&m).unwrap();
-    let text = &text[..text
-        .find("[[customizations.disk.partitions]]")
-        .unwrap_or(text.len())];
+    let text = if xfs {
+        &text[..]
+    } else {
+        &text[..text
+            .find("[[customizations.disk.partitions]]")
+            .unwrap_or(text.len())]
+    };
     std::env::set_var("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root());
     let doc = manifest::parse(text, &m).unwrap();
     plan::make(&doc, &Selection::default()).unwrap()
 }
 
 fn build(dir: &Path) -> (PathBuf, disk::Report) {
-    let p = planned();
+    build_with(dir, false)
+}
+
+fn build_with(dir: &Path, xfs: bool) -> (PathBuf, disk::Report) {
+    let p = planned_with(xfs);
     let a = &p.arches[0];
     let o = &a.outputs[0];
     let t = tree(dir);
@@ -260,4 +272,28 @@ fn same_inputs_same_disk_bytes() {
     let ha = sh(&format!("sha256sum < {}", ra.display()));
     let hb = sh(&format!("sha256sum < {}", rb.display()));
     assert_eq!(ha, hb, "two builds of the same tree differ");
+}
+
+/// The XFS root (AlmaLinux's default), populated through a loop mount,
+/// passes xfs_repair in no-modify mode and carries the tree.
+#[test]
+fn xfs_root_passes_xfs_repair() {
+    let d = tempfile::tempdir().unwrap();
+    let (raw, report) = build_with(d.path(), true);
+    let root = d.path().join("root.img");
+    part(&raw, 4, &root);
+    sh(&format!("xfs_repair -n -f {}", root.display()));
+    assert_eq!(
+        sh(&format!("blkid -o value -s TYPE {}", root.display())).trim(),
+        "xfs"
+    );
+    assert_eq!(
+        sh(&format!("blkid -o value -s UUID {}", root.display())).trim(),
+        report.root_uuid
+    );
+    let ls = sh(&format!(
+        "xfs_db -r -c 'ls /bin' {} | grep -c busybox || true",
+        root.display()
+    ));
+    assert!(ls.trim() != "0", "busybox missing from the xfs root");
 }
