@@ -61,10 +61,6 @@ fn tree(dir: &Path) -> PathBuf {
     t
 }
 
-fn planned() -> plan::BuildPlan {
-    planned_with(false)
-}
-
 fn planned_with(xfs: bool) -> plan::BuildPlan {
     // The fixture qcow2 without its XFS root: ext4 (the fixture default)
     // is the filesystem whose images are byte-reproducible.
