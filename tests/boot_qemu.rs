@@ -64,10 +64,25 @@ fn verify_within(dir: &Path, timeout: &str, args: &[&str]) -> Output {
     ib(dir, &all)
 }
 
+/// Report checks the guest runs: after a resize, root (partition and
+/// filesystem) has grown on first boot.
+const GROWN_CHECKS: &str = r#"
+[[customizations.directories]]
+path = "/etc/image-builder"
+ensure_parents = true
+
+[[customizations.files]]
+path = "/etc/image-builder/report-checks"
+data = "root_part_grown\t[ $(cat /sys/class/block/vda4/size) -gt 3000000 ]\nroot_fs_grown\t[ $(df -k / | tail -n 1 | awk '{print $2}') -gt 1500000 ]\n"
+"#;
+
 #[test]
 fn fixture_qcow2_boots_ms_secure_boot_and_bios() {
     let d = tempfile::tempdir().unwrap();
-    let img = build(d.path(), &top().join("manifests/fixture/qcow2.toml"));
+    let m = d.path().join("qcow2.toml");
+    let body = std::fs::read_to_string(top().join("manifests/fixture/qcow2.toml")).unwrap();
+    std::fs::write(&m, format!("{body}\n{GROWN_CHECKS}")).unwrap();
+    let img = build(d.path(), &m);
     assert!(s(&img).ends_with(".qcow2"), "{}", img.display());
     let check = Command::new("qemu-img")
         .args(["check", "-q"])
@@ -98,6 +113,25 @@ fn fixture_qcow2_boots_ms_secure_boot_and_bios() {
         ],
     );
     assert!(o.status.success(), "SeaBIOS: {}", text(&o));
+
+    // A copy made 1 GiB bigger: root grows into it on first boot.
+    let big = d.path().join("big.qcow2");
+    std::fs::copy(&img, &big).unwrap();
+    let r = Command::new("qemu-img")
+        .args(["resize", "-q"])
+        .arg(&big)
+        .arg("+1G")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", text(&r));
+    let expect = d.path().join("grown.toml");
+    std::fs::write(
+        &expect,
+        "[expect]\nroot_fs = \"xfs\"\nchecks = { root_part_grown = true, root_fs_grown = true }\n",
+    )
+    .unwrap();
+    let o = verify(d.path(), &["--expect", s(&expect), s(&big)]);
+    assert!(o.status.success(), "grown root: {}", text(&o));
 }
 
 /// Offset in bytes of the ESP (partition `n`, 1-based) of a raw image.

@@ -138,7 +138,29 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
 
     let mut fstab = String::new();
     let _ = writeln!(fstab, "# Written by image-builder.");
-    let _ = writeln!(fstab, "UUID={} / {} defaults 0 1", u.root, u.root_fs);
+    // Cloud images grow root to fill a bigger disk on first boot: with
+    // systemd-repart in the tree, a repart.d entry grows the partition and
+    // x-systemd.growfs the filesystem (AlmaLinux's cloud images do the same
+    // through cloud-init's growpart, which needs nothing from us).
+    let grow = input
+        .layout
+        .partitions
+        .iter()
+        .any(|p| p.role == crate::plan::layout::Role::Root && p.grow)
+        && ["usr/bin/systemd-repart", "bin/systemd-repart"]
+            .iter()
+            .any(|p| tree.join(p).exists());
+    let root_opts = if grow {
+        write(
+            tree,
+            "/etc/repart.d/50-root.conf",
+            "# Written by image-builder: grow the root partition into free space on first boot.\n[Partition]\nType=root\n",
+        )?;
+        "defaults,x-systemd.growfs"
+    } else {
+        "defaults"
+    };
+    let _ = writeln!(fstab, "UUID={} / {} {root_opts} 0 1", u.root, u.root_fs);
     if let Some(b) = &u.boot {
         let _ = writeln!(
             fstab,
