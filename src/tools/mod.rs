@@ -313,10 +313,17 @@ mod tests {
         let pid = r.pid();
         assert!(Path::new(&format!("/proc/{pid}")).exists());
         assert!(r.try_wait().unwrap().is_none());
+        // Its stderr reaches the file (the shell may not have run yet).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(&err).unwrap_or_default().contains("started") {
+            assert!(std::time::Instant::now() < deadline, "no stderr in the file");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         drop(r);
         // Killed and reaped: no zombie left under our PID.
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
-        let mut r = spawn("sh", &["-c", "exit 3"], &err).unwrap();
+        let err2 = dir.path().join("err2");
+        let mut r = spawn("sh", &["-c", "exit 3"], &err2).unwrap();
         let st = loop {
             if let Some(st) = r.try_wait().unwrap() {
                 break st;
@@ -326,8 +333,6 @@ mod tests {
         assert_eq!(st.code(), Some(3));
         assert_eq!(r.kill().and_then(|s| s.code()), Some(3));
         assert!(r.kill().is_none());
-        let text = std::fs::read_to_string(&err).unwrap();
-        assert!(text.contains("started"), "{text}");
         assert!(spawn("/nonexistent/qemu", &["x"], &err).is_err());
     }
 
