@@ -315,8 +315,14 @@ mod tests {
         assert!(r.try_wait().unwrap().is_none());
         // Its stderr reaches the file (the shell may not have run yet).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !std::fs::read_to_string(&err).unwrap_or_default().contains("started") {
-            assert!(std::time::Instant::now() < deadline, "no stderr in the file");
+        while !std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("started")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no stderr in the file"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         drop(r);
