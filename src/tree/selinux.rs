@@ -72,7 +72,6 @@ fn policy_type(config: &str) -> Result<String> {
 mod tests {
     use super::*;
     use std::fs;
-    use std::process::Command;
 
     const FILE_CONTEXTS: &str = "\
 /.*\tsystem_u:object_r:default_t:s0
@@ -91,12 +90,14 @@ mod tests {
 
     /// The file's label, or None without one.
     fn context(path: &Path) -> Option<String> {
-        let out = Command::new("getfattr")
-            .args(["--only-values", "-h", "-n", "security.selinux"])
-            .arg(path)
-            .output()
-            .expect("getfattr (package attr) runs");
-        out.status.success().then(|| {
+        // getfattr fails when the attribute is absent.
+        let p = path.display().to_string();
+        crate::tools::run(
+            "getfattr",
+            &["--only-values", "-h", "-n", "security.selinux", &p],
+        )
+        .ok()
+        .map(|out| {
             String::from_utf8_lossy(&out.stdout)
                 .trim_end_matches('\0')
                 .to_string()
@@ -157,17 +158,17 @@ mod tests {
     fn relabels_files_that_carry_a_wrong_label() {
         let t = tree("SELINUXTYPE=targeted\n");
         let r = t.path();
-        let st = Command::new("setfattr")
-            .args([
+        crate::tools::run(
+            "setfattr",
+            &[
                 "-n",
                 "security.selinux",
                 "-v",
                 "unconfined_u:object_r:user_home_t:s0",
-            ])
-            .arg(r.join("usr/bin/tool"))
-            .status()
-            .unwrap();
-        assert!(st.success());
+                &r.join("usr/bin/tool").display().to_string(),
+            ],
+        )
+        .unwrap();
         assert!(label(r).unwrap());
         assert_eq!(
             context(&r.join("usr/bin/tool")).as_deref(),

@@ -273,18 +273,9 @@ mod tests {
         build(&a, 64 << 20, &src, 0x1234_5678, 1_700_000_000).unwrap();
         build(&b, 64 << 20, &src, 0x1234_5678, 1_700_000_000).unwrap();
         assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
-        let o = std::process::Command::new("fsck.vfat")
-            .arg("-n")
-            .arg(&a)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-        let o = std::process::Command::new("mdir")
-            .args(["-i"])
-            .arg(&a)
-            .arg("::/EFI/BOOT")
-            .output()
-            .unwrap();
+        let a = a.display().to_string();
+        crate::tools::run("fsck.vfat", &["-n", &a]).unwrap();
+        let o = crate::tools::run("mdir", &["-i", &a, "::/EFI/BOOT"]).unwrap();
         let listing = String::from_utf8_lossy(&o.stdout);
         assert!(
             listing.contains("BOOTX64") && listing.contains("300000"),

@@ -379,13 +379,14 @@ mod tests {
             fs::read_to_string(r.join("usr/libexec/image-builder/firstboot/04-callback")).unwrap();
         // Replace curl with a function that prints its arguments.
         let script = script.replace("exec curl", "curl");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "curl() {{ for a; do printf '%s\\n' \"$a\"; done; }}\n{script}"
-            ))
-            .output()
-            .unwrap();
+        let out = crate::tools::run(
+            "sh",
+            &[
+                "-c",
+                &format!("curl() {{ for a; do printf '%s\\n' \"$a\"; done; }}\n{script}"),
+            ],
+        )
+        .unwrap();
         let args = String::from_utf8(out.stdout).unwrap();
         assert!(args.lines().any(|l| l == "host_config_key=k'ey"), "{args}");
         assert_eq!(

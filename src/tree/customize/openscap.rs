@@ -229,49 +229,8 @@ fn rfc3339(epoch: i64) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod testtree {
-    //! A tree with a real (static busybox) shell, for chrooted runs.
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-
-    /// The fixture repo's busybox rpm.
-    pub fn busybox_rpm() -> PathBuf {
-        let dir = Path::new(&crate::plan::fixture_root()).join("repos/main/x86_64");
-        std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e} (set IMAGE_BUILDER_FIXTURE_ROOT)", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("busybox-"))
-            })
-            .expect("a busybox rpm in the fixture repo")
-    }
-
-    /// A temporary tree holding busybox with /bin/sh.
-    pub fn with_shell() -> tempfile::TempDir {
-        let t = tempfile::tempdir().unwrap();
-        let st = Command::new("sh")
-            .arg("-c")
-            .arg("rpm2cpio \"$1\" | cpio -idm --quiet")
-            .arg("sh")
-            .arg(busybox_rpm())
-            .current_dir(t.path())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let sh = t.path().join("bin/sh");
-        if std::fs::symlink_metadata(&sh).is_err() {
-            std::os::unix::fs::symlink("busybox", &sh).unwrap();
-        }
-        for d in ["usr/bin", "tmp", "etc"] {
-            std::fs::create_dir_all(t.path().join(d)).unwrap();
-        }
-        t
-    }
-}
-
-#[cfg(test)]
 mod tests {
+    use super::super::testtree::TestTree;
     use super::*;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
@@ -299,9 +258,10 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
     }
 
-    fn tree(rc: i32) -> tempfile::TempDir {
-        let t = testtree::with_shell();
-        let r = t.path();
+    fn tree(rc: i32) -> TestTree {
+        let t = TestTree::new();
+        t.with_shell();
+        let r = t.root();
         put(r, OSCAP, FAKE_OSCAP, 0o755);
         put(r, "/oscap-rc", &format!("{rc}\n"), 0o644);
         put(
@@ -335,7 +295,7 @@ mod tests {
     #[test]
     fn runs_oscap_chrooted_with_the_default_datastream() {
         let t = tree(2); // some rules fail: still fine
-        let r = t.path();
+        let r = t.root();
         apply(&env(r), &oscap("xccdf_org.ssgproject.content_profile_cis")).unwrap();
         assert_eq!(
             recorded(r, "oscap-args"),
@@ -358,7 +318,7 @@ mod tests {
     #[test]
     fn tailoring_is_written_and_passed() {
         let t = tree(0);
-        let r = t.path();
+        let r = t.root();
         put(r, "/usr/share/custom-ds.xml", "<ds/>", 0o644);
         let mut o = oscap("xccdf_org.ssgproject.content_profile_cis");
         o.datastream = Some("/usr/share/custom-ds.xml".into());
@@ -420,7 +380,7 @@ mod tests {
     #[test]
     fn json_tailoring_goes_through_autotailor() {
         let t = tree(0);
-        let r = t.path();
+        let r = t.root();
         put(r, "/etc/tailor.json", "{}", 0o644);
         let mut o = oscap("base");
         o.json_tailoring = Some(OpenScapJsonTailoring {

@@ -203,29 +203,29 @@ fn to_pem(der: &[u8]) -> String {
 mod tests {
     use super::super::testtree::TestTree;
     use super::*;
-    use std::process::Command;
 
     /// A fresh self-signed certificate from openssl, as PEM.
     fn openssl_cert(cn: &str) -> String {
-        let out = Command::new("openssl")
-            .args([
+        let subj = format!("/CN={cn}");
+        let out = crate::tools::run(
+            "openssl",
+            &[
                 "req",
                 "-x509",
                 "-newkey",
                 "ec",
                 "-pkeyopt",
                 "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-keyout", "/dev/null", "-days", "1"])
-            .arg("-subj")
-            .arg(format!("/CN={cn}"))
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+                "-nodes",
+                "-keyout",
+                "/dev/null",
+                "-days",
+                "1",
+                "-subj",
+                &subj,
+            ],
+        )
+        .unwrap();
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -234,13 +234,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.pem");
         std::fs::write(&p, pem).unwrap();
-        let out = Command::new("openssl")
-            .args(["x509", "-outform", "DER", "-in"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        out.stdout
+        let p = p.display().to_string();
+        crate::tools::run("openssl", &["x509", "-outform", "DER", "-in", &p])
+            .unwrap()
+            .stdout
     }
 
     #[test]

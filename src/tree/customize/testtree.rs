@@ -7,15 +7,11 @@
 use super::Env;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// The build fixtures: `$IMAGE_BUILDER_FIXTURE_ROOT`, else
-/// `<crate>/tests/fixtures/build`.
+/// The build fixtures (`$IMAGE_BUILDER_FIXTURE_ROOT`, else the source
+/// tree's `tests/fixtures/build`), as the plan resolves them.
 pub fn fixture_root() -> PathBuf {
-    match std::env::var_os("IMAGE_BUILDER_FIXTURE_ROOT") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build"),
-    }
+    PathBuf::from(crate::plan::fixture_root())
 }
 
 pub struct TestTree {
@@ -101,15 +97,17 @@ impl TestTree {
                     .is_some_and(|n| n.to_string_lossy().starts_with("busybox-"))
             })
             .unwrap_or_else(|| panic!("no busybox rpm in {}", repo.display()));
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg("rpm2cpio \"$1\" | cpio -idm --quiet")
-            .arg("sh")
-            .arg(&rpm)
-            .current_dir(self.root())
-            .status()
-            .unwrap();
-        assert!(status.success(), "unpacking {}", rpm.display());
+        crate::tools::run(
+            "sh",
+            &[
+                "-c",
+                "cd \"$1\" && rpm2cpio \"$2\" | cpio -idm --quiet",
+                "sh",
+                &self.root().display().to_string(),
+                &rpm.display().to_string(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("unpacking {}: {e:#}", rpm.display()));
         assert!(self.host("/bin/sh").exists(), "busybox rpm has no /bin/sh");
         for d in ["/tmp", "/usr/bin", "/usr/sbin"] {
             std::fs::create_dir_all(self.host(d)).unwrap();

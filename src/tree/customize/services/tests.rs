@@ -12,7 +12,6 @@
 use super::*;
 use std::collections::BTreeMap;
 use std::fs;
-use std::process::Command;
 
 fn write(root: &Path, path: &str, text: &str) {
     let p = root.join(path.trim_start_matches('/'));
@@ -107,27 +106,23 @@ fn tree(split_usr: bool) -> tempfile::TempDir {
 
 fn copy(src: &Path) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", src.display()))
-        .arg(d.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    crate::tools::run(
+        "cp",
+        &[
+            "-a".to_string(),
+            format!("{}/.", src.display()),
+            d.path().display().to_string(),
+        ],
+    )
+    .unwrap();
     d
 }
 
 fn systemctl(root: &Path, args: &[&str]) {
-    let out = Command::new("systemctl")
-        .arg(format!("--root={}", root.display()))
-        .args(args)
-        .output()
-        .expect("the host's systemctl is the oracle for these tests");
-    assert!(
-        out.status.success(),
-        "systemctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The host's systemctl is the oracle for these tests.
+    let mut all = vec![format!("--root={}", root.display())];
+    all.extend(args.iter().map(|a| a.to_string()));
+    crate::tools::run("systemctl", &all).unwrap();
 }
 
 /// Every symlink under /etc: path → target, `/lib/` mapped as the module

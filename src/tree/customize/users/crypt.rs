@@ -147,11 +147,7 @@ fn sha512_crypt(key: &[u8], salt: &str) -> String {
 
 #[cfg(test)]
 pub(super) fn openssl_sha512(salt: &str, password: &str) -> String {
-    let out = std::process::Command::new("openssl")
-        .args(["passwd", "-6", "-salt", salt, password])
-        .output()
-        .expect("openssl");
-    assert!(out.status.success());
+    let out = crate::tools::run("openssl", &["passwd", "-6", "-salt", salt, password]).unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
