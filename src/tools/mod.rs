@@ -58,13 +58,7 @@ pub fn tail(bytes: &[u8], max: usize) -> String {
 
 /// Runs `program args`, capturing output; non-zero exit is an error.
 pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
-    let line = display(program, args);
-    crate::report::debug(format!("run: {line}"));
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("starting `{line}`"))?;
+    let (line, out) = capture(program, args, &[])?;
     finish(&line, out)
 }
 
@@ -75,10 +69,46 @@ pub fn run_with_env<S: AsRef<OsStr>>(
     args: &[S],
     env: &[(&str, String)],
 ) -> Result<Output> {
-    let line = display(program, args);
+    let (line, out) = capture(program, args, env)?;
+    finish(&line, out)
+}
+
+/// Runs `program args` and returns its output whatever the exit status
+/// (for tools whose report matters more than their status, like
+/// `rpmkeys -K`); only failing to start is an error.
+pub fn run_any_status<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
+    let (_, out) = capture(program, args, &[])?;
+    Ok(Output {
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
+/// Runs `program args` chrooted into `root` (a tree being built), with a
+/// clean environment, so the tree's own tools act on the tree and never on
+/// the host. `program` is a path inside the tree (or a name on its PATH).
+pub fn run_in_root<S: AsRef<OsStr>>(root: &Path, program: &str, args: &[S]) -> Result<Output> {
+    run_in_root_env(root, program, args, &[])
+}
+
+/// `run_in_root` with extra environment variables.
+pub fn run_in_root_env<S: AsRef<OsStr>>(
+    root: &Path,
+    program: &str,
+    args: &[S],
+    env: &[(&str, String)],
+) -> Result<Output> {
+    let mut full: Vec<std::ffi::OsString> = vec![root.as_os_str().into(), program.into()];
+    full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    let line = display("chroot", &full);
     crate::report::debug(format!("run: {line}"));
-    let out = Command::new(program)
-        .args(args)
+    let out = Command::new("chroot")
+        .args(&full)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .env("LANG", "C.UTF-8")
+        .env("SYSTEMD_OFFLINE", "1")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
@@ -109,67 +139,21 @@ pub fn run_with_stdin<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) 
     finish(&line, out)
 }
 
-/// `run_in_root` with extra environment variables.
-pub fn run_in_root_env<S: AsRef<OsStr>>(
-    root: &Path,
+/// Logs and runs `program args` (stdin closed), capturing its output.
+fn capture<S: AsRef<OsStr>>(
     program: &str,
     args: &[S],
     env: &[(&str, String)],
-) -> Result<Output> {
-    let mut full: Vec<std::ffi::OsString> = vec![root.as_os_str().into(), program.into()];
-    full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
-    let line = display("chroot", &full);
-    crate::report::debug(format!("run: {line}"));
-    let out = Command::new("chroot")
-        .args(&full)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", "/root")
-        .env("LANG", "C.UTF-8")
-        .env("SYSTEMD_OFFLINE", "1")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("starting `{line}`"))?;
-    finish(&line, out)
-}
-
-/// Runs `program args` and returns its output whatever the exit status
-/// (for tools whose report matters more than their status, like
-/// `rpmkeys -K`); only failing to start is an error.
-pub fn run_any_status<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Output> {
+) -> Result<(String, std::process::Output)> {
     let line = display(program, args);
     crate::report::debug(format!("run: {line}"));
     let out = Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("starting `{line}`"))?;
-    Ok(Output {
-        stdout: out.stdout,
-        stderr: out.stderr,
-    })
-}
-
-/// Runs `program args` chrooted into `root` (a tree being built), with a
-/// clean environment, so the tree's own tools act on the tree and never on
-/// the host. `program` is a path inside the tree.
-pub fn run_in_root<S: AsRef<OsStr>>(root: &Path, program: &str, args: &[S]) -> Result<Output> {
-    let mut full: Vec<std::ffi::OsString> = vec![root.as_os_str().into(), program.into()];
-    full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
-    let line = display("chroot", &full);
-    crate::report::debug(format!("run: {line}"));
-    let out = Command::new("chroot")
-        .args(&full)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", "/root")
-        .env("LANG", "C.UTF-8")
-        .env("SYSTEMD_OFFLINE", "1")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("starting `{line}`"))?;
-    finish(&line, out)
+    Ok((line, out))
 }
 
 /// A running background process (QEMU) owned by a guard: dropping it

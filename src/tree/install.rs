@@ -187,26 +187,24 @@ fn climbs_out(dir: &str, target: &str) -> bool {
 }
 
 fn run_rpm(root: &Path, rpms: &[&Path], opts: &Options) -> Result<()> {
-    let mut args: Vec<String> = vec![
-        "--root".into(),
-        root.display().to_string(),
-        "--dbpath".into(),
-        opts.dbpath.clone(),
-        "--define".into(),
-        format!("_db_backend {}", opts.backend),
-        "--define".into(),
-        "_pkgverify_level none".into(),
-        "--define".into(),
-        "_install_langs all".into(),
-        "-i".into(),
-        "--nodigest".into(),
-        "--nosignature".into(),
-        "--ignoresize".into(),
-        // The resolver chose the arch set; rpm need not agree with the
-        // host (an aarch64 tree built on x86_64 runs its scriptlets
-        // through qemu-user via binfmt_misc).
-        "--ignorearch".into(),
-    ];
+    let mut args = super::rpmdb::args(root, &opts.dbpath, &opts.backend);
+    args.extend(
+        [
+            "--define",
+            "_pkgverify_level none",
+            "--define",
+            "_install_langs all",
+            "-i",
+            "--nodigest",
+            "--nosignature",
+            "--ignoresize",
+            // The resolver chose the arch set; rpm need not agree with the
+            // host (an aarch64 tree built on x86_64 runs its scriptlets
+            // through qemu-user via binfmt_misc).
+            "--ignorearch",
+        ]
+        .map(String::from),
+    );
     // Debian's rpm refuses to run on a dpkg system without this flag.
     if Path::new("/var/lib/dpkg/status").exists() {
         args.push("--force-debian".into());
@@ -244,20 +242,16 @@ pub fn tidy_db(db: &Path) -> Result<()> {
 
 /// The database must list exactly the packages we asked for.
 fn check_installed(root: &Path, opts: &Options, pkgs: &[Installed]) -> Result<()> {
-    let out = crate::tools::run(
-        "rpm",
-        &[
-            "--root",
-            &root.display().to_string(),
-            "--dbpath",
-            &opts.dbpath,
-            "--define",
-            &format!("_db_backend {}", opts.backend),
+    let mut args = super::rpmdb::args(root, &opts.dbpath, &opts.backend);
+    args.extend(
+        [
             "-qa",
             "--qf",
             "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n",
-        ],
-    )?;
+        ]
+        .map(String::from),
+    );
+    let out = crate::tools::run("rpm", &args)?;
     let have: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with("gpg-pubkey-"))

@@ -17,12 +17,17 @@ pub fn dbpath(root: &Path) -> &'static str {
 
 /// Arguments that point the host's `rpm`/`rpmkeys` at the tree's database.
 pub fn rpm_args(root: &Path) -> Vec<String> {
+    args(root, dbpath(root), "sqlite")
+}
+
+/// The same for a database whose place and backend are known already.
+pub fn args(root: &Path, dbpath: &str, backend: &str) -> Vec<String> {
     vec![
         "--root".into(),
         root.display().to_string(),
         "--dbpath".into(),
-        dbpath(root).into(),
+        dbpath.into(),
         "--define".into(),
-        "_db_backend sqlite".into(),
+        format!("_db_backend {backend}"),
     ]
 }

@@ -89,19 +89,16 @@ fn fix_dotdot(image: &Path) -> Result<()> {
     let u16_at = |o: usize| u16::from_le_bytes([bs[o], bs[o + 1]]) as u64;
     let u32_at = |o: usize| u32::from_le_bytes([bs[o], bs[o + 1], bs[o + 2], bs[o + 3]]) as u64;
     let geo = Geometry {
-        sector: u16_at(11),
         cluster_bytes: u16_at(11) * bs[13] as u64,
         fat_start: u16_at(14) * u16_at(11),
         data: (u16_at(14) + bs[16] as u64 * u32_at(36)) * u16_at(11),
     };
-    let _ = geo.sector;
     fix_dir(&mut f, &geo, u32_at(44), None, 0)?;
     f.sync_all()?;
     Ok(())
 }
 
 struct Geometry {
-    sector: u64,
     cluster_bytes: u64,
     fat_start: u64,
     data: u64,
@@ -152,26 +149,21 @@ fn fix_dir(
             .map(|c| c.try_into().expect("32"))
             .collect();
         let is_sfn = |e: &[u8; 32], name: &[u8; 11]| e[11] != 0x0f && &e[..11] == name;
-        let dot = slots.iter().find(|e| is_sfn(e, b".          ")).copied();
-        let dotdot = slots.iter().find(|e| is_sfn(e, b"..         ")).copied();
-        if let (Some(dot), Some(mut dotdot)) = (dot, dotdot) {
-            let p = if parent < 2 { 0 } else { parent };
-            dotdot[20..22].copy_from_slice(&((p >> 16) as u16).to_le_bytes());
-            dotdot[26..28].copy_from_slice(&(p as u16).to_le_bytes());
+        let dot = slots.iter().position(|e| is_sfn(e, b".          "));
+        let dotdot = slots.iter().position(|e| is_sfn(e, b"..         "));
+        if let (Some(dot), Some(dotdot)) = (dot, dotdot) {
             let mut fixed = head;
-            fixed[..32].copy_from_slice(&dot);
-            fixed[32..64].copy_from_slice(&dotdot);
-            for (i, e) in slots.iter().enumerate().skip(2) {
-                // Long-name pieces and dot entries displaced from the top.
-                if e[11] == 0x0f || is_sfn(e, b".          ") || is_sfn(e, b"..         ") {
-                    let same_as_original_position =
-                        i >= 2 && slots[..2].iter().all(|s| s[11] != 0x0f);
-                    if !same_as_original_position
-                        || is_sfn(e, b".          ")
-                        || is_sfn(e, b"..         ")
-                    {
-                        fixed[i * 32] = 0xe5;
-                    }
+            let mut dd = slots[dotdot];
+            let p = if parent < 2 { 0 } else { parent };
+            dd[20..22].copy_from_slice(&((p >> 16) as u16).to_le_bytes());
+            dd[26..28].copy_from_slice(&(p as u16).to_le_bytes());
+            fixed[..32].copy_from_slice(&slots[dot]);
+            fixed[32..64].copy_from_slice(&dd);
+            // fatfs wrote [long ".", ".", long "..", ".."]: after moving the
+            // dot entries up, the two slots behind them are stale.
+            if (dot, dotdot) != (0, 1) {
+                for i in 2..=dotdot {
+                    fixed[i * 32] = 0xe5;
                 }
             }
             f.seek(SeekFrom::Start(at))?;
