@@ -9,30 +9,12 @@
 
 mod common;
 
-use common::fixtures::fixture_root;
+use common::cli::{image_builder, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn top() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ib(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_image-builder"))
-        .env("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root())
-        .env("IMAGE_BUILDER_CACHE_DIR", dir.join("cache"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn s(p: &Path) -> &str {
@@ -48,7 +30,7 @@ fn build(dir: &Path, manifest: &Path) -> PathBuf {
     }
     let manifest = copy.as_path();
     let out = dir.join("out");
-    let o = ib(dir, &["build", "-o", s(&out), s(manifest)]);
+    let o = image_builder(dir, &["build", "-o", s(&out), s(manifest)]);
     assert!(o.status.success(), "build: {}", text(&o));
     let lines = String::from_utf8_lossy(&o.stdout).into_owned();
     PathBuf::from(lines.lines().last().unwrap().trim())
@@ -61,7 +43,7 @@ fn verify(dir: &Path, args: &[&str]) -> Output {
 fn verify_within(dir: &Path, timeout: &str, args: &[&str]) -> Output {
     let mut all = vec!["verify", "--timeout", timeout];
     all.extend_from_slice(args);
-    ib(dir, &all)
+    image_builder(dir, &all)
 }
 
 /// Report checks the guest runs: after a resize, root (partition and
@@ -152,7 +134,7 @@ fn part_offset(raw: &Path, n: usize) -> u64 {
 fn custom_keys_boot_and_refusals() {
     let d = tempfile::tempdir().unwrap();
     let keys = d.path().join("keys");
-    let o = ib(d.path(), &["secureboot", "genkey", s(&keys)]);
+    let o = image_builder(d.path(), &["secureboot", "genkey", s(&keys)]);
     assert!(o.status.success(), "{}", text(&o));
     let m = d.path().join("custom.toml");
     let body = std::fs::read_to_string(top().join("manifests/fixture/custom-sb.toml"))

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::cli::{image_builder, text};
 use common::fixtures::fixture_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,22 +26,8 @@ impl Env {
         p
     }
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_image-builder"))
-            .env("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root())
-            .env("IMAGE_BUILDER_CACHE_DIR", self.dir.path().join("cache"))
-            .env("NO_COLOR", "1")
-            .args(args)
-            .output()
-            .unwrap()
+        image_builder(self.dir.path(), args)
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const BASE: &str = r#"name = "locktest"
