@@ -114,67 +114,19 @@ pub fn exec_path(unit: &str) -> Option<String> {
 /// is not followed. Missing parent directories are created.
 pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf> {
     let rel = Path::new(path.trim_start_matches('/'));
-    let mut parts: Vec<std::ffi::OsString> = vec![];
-    for c in rel.components() {
-        match c {
-            Component::Normal(n) => parts.push(n.to_os_string()),
-            Component::CurDir => {}
-            _ => bail!("{path}: not a plain absolute path"),
-        }
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        bail!("{path}: not a plain absolute path");
     }
-    let Some(last) = parts.pop() else {
+    let (Some(parent), Some(last)) = (rel.parent(), rel.file_name()) else {
         bail!("{path}: no file name");
     };
-    // Components still to walk, front first.
-    let mut todo: std::collections::VecDeque<std::ffi::OsString> = parts.into();
-    let mut cur: Vec<std::ffi::OsString> = vec![];
-    let mut hops = 0;
-    while let Some(c) = todo.pop_front() {
-        if c == ".." {
-            cur.pop();
-            continue;
-        }
-        if c == "." || c.is_empty() {
-            continue;
-        }
-        let host = cur
-            .iter()
-            .fold(root.to_path_buf(), |p, c| p.join(c))
-            .join(&c);
-        match std::fs::symlink_metadata(&host) {
-            Ok(m) if m.file_type().is_symlink() => {
-                hops += 1;
-                if hops > 40 {
-                    bail!("{path}: too many symlinks");
-                }
-                let target = std::fs::read_link(&host)?;
-                if target.is_absolute() {
-                    cur.clear();
-                }
-                let mut next: Vec<_> = target
-                    .components()
-                    .filter_map(|t| match t {
-                        Component::Normal(n) => Some(n.to_os_string()),
-                        Component::ParentDir => Some("..".into()),
-                        _ => None,
-                    })
-                    .collect();
-                next.extend(todo.drain(..));
-                todo = next.into();
-            }
-            Ok(m) if m.is_dir() => cur.push(c),
-            Ok(_) => bail!("{path}: {} is not a directory", host.display()),
-            Err(_) => {
-                std::fs::create_dir(&host)
-                    .with_context(|| format!("creating {}", host.display()))?;
-                cur.push(c);
-            }
-        }
-    }
-    Ok(cur
-        .iter()
-        .fold(root.to_path_buf(), |p, c| p.join(c))
-        .join(last))
+    // The same chroot-like resolution the customizations use.
+    let dir = crate::tree::customize::files::resolve(root, &parent.to_string_lossy())?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.join(last))
 }
 
 /// Replaces whatever is at `host` (never following a link there).

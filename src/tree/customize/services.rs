@@ -239,47 +239,9 @@ fn find(root: &Path, name: &str) -> Result<Option<Found>> {
 /// Resolves every symlink in `path` (absolute inside the tree) with the
 /// tree as `/`; components that do not exist are kept as they are.
 pub(crate) fn chase(root: &Path, path: &str) -> Result<String> {
-    let mut todo: Vec<String> = path
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .rev()
-        .map(str::to_string)
-        .collect();
-    let mut done: Vec<String> = Vec::new();
-    let mut links = 0;
-    while let Some(c) = todo.pop() {
-        match c.as_str() {
-            "." => continue,
-            ".." => {
-                done.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let mut host = root.to_path_buf();
-        host.extend(&done);
-        host.push(&c);
-        match std::fs::read_link(&host) {
-            Ok(target) => {
-                links += 1;
-                if links > 40 {
-                    bail!("{path}: too many levels of symbolic links");
-                }
-                let t = target.to_string_lossy();
-                if t.starts_with('/') {
-                    done.clear();
-                }
-                todo.extend(
-                    t.split('/')
-                        .filter(|c| !c.is_empty())
-                        .rev()
-                        .map(str::to_string),
-                );
-            }
-            Err(_) => done.push(c),
-        }
-    }
-    Ok(format!("/{}", done.join("/")))
+    let host = super::files::resolve(root, path)?;
+    let inside = host.strip_prefix(root).unwrap_or(&host);
+    Ok(format!("/{}", inside.to_string_lossy()))
 }
 
 /// What a unit file's `[Install]` section says.
