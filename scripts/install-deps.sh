@@ -21,6 +21,9 @@ debian_pkgs=(
   policycoreutils attr libcap2-bin
   # disks: GRUB i386-pc core image (grub-mkimage), XFS root filesystems, checks
   grub-common xfsprogs qemu-utils libarchive13
+  # bootc/OCI: a real registry on 127.0.0.1, skopeo to read images back and
+  # verify sigstore signatures, htpasswd for the registry's auth test
+  skopeo docker-registry apache2-utils
 )
 backports_pkgs=(qemu-system-x86 qemu-system-arm qemu-user-static)
 

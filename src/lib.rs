@@ -10,6 +10,7 @@
 //! `tools` is the only place that spawns processes.
 
 pub mod artifact;
+pub mod bootc;
 pub mod cli;
 pub mod commands;
 pub mod distro;
@@ -18,6 +19,7 @@ pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod report;
 pub mod resolve;
 pub mod secureboot;

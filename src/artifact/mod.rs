@@ -2,5 +2,6 @@
 //! (or another artifact) to files beside which an SBOM is written.
 
 pub mod disk;
+pub mod oci;
 pub mod sbom;
 pub mod tar;

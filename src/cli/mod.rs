@@ -48,6 +48,13 @@ pub enum Command {
     /// Secure Boot keys for `secureboot = "custom"` images
     #[command(subcommand)]
     Secureboot(SecurebootCommand),
+    /// Push a bootc/OCI artifact to a registry, an OCI layout or an OCI archive
+    Publish(PublishArgs),
+    /// Cosign-compatible image signing keys
+    #[command(subcommand)]
+    Sign(SignCommand),
+    /// Run the bootc container lints over a tree or an OCI image
+    Lint(LintArgs),
     /// List known distros and architectures
     Distros,
 }
@@ -108,6 +115,50 @@ pub struct BuildArgs {
     /// Boot every disk image in QEMU (Secure Boot as the manifest says) and fail unless it reports
     #[arg(long)]
     pub verify: bool,
+    /// Push bootc/OCI outputs to REF (docker://HOST/REPO:TAG, oci:DIR:TAG, oci-archive:FILE:TAG)
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// With --push: `false` allows plain-HTTP registries and unverified TLS (as skopeo spells it)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// With --push: sign the pushed image with this cosign key (sigstore signature, `.sig` tag)
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+}
+
+/// `publish ARTIFACT REF`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// An OCI archive or layout written by `build` (e.g. out/bootc.oci.tar)
+    pub artifact: PathBuf,
+    /// Where to: docker://HOST/REPO:TAG, oci:DIR:TAG or oci-archive:FILE:TAG
+    pub reference: String,
+    /// `false` allows plain-HTTP registries and unverified TLS (as skopeo spells it)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Sign what is pushed with this cosign key (sigstore signature, `.sig` tag)
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Registry credentials file (default: containers' auth.json, then docker's config.json)
+    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+/// `sign …`: cosign-compatible signing keys.
+#[derive(Debug, Subcommand)]
+pub enum SignCommand {
+    /// Write a cosign key pair (DIR/cosign.key, DIR/cosign.pub); password from $COSIGN_PASSWORD
+    Genkey {
+        /// Directory to write into (created)
+        dir: PathBuf,
+    },
+}
+
+/// `lint PATH`.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// A tree (directory) or an OCI archive/layout written by `build`
+    pub path: PathBuf,
 }
 
 /// `verify ARTIFACT`.

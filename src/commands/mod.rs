@@ -3,9 +3,12 @@
 
 pub mod build;
 pub mod cache;
+pub mod lint;
 pub mod lock;
 pub mod plan;
+pub mod publish;
 pub mod secureboot;
+pub mod sign;
 pub mod verify;
 
 use crate::cli::{Cli, Command, SelectArgs};
@@ -33,6 +36,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cache(c) => cache::run(ctx, &c),
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Secureboot(c) => secureboot::run(ctx, &c),
+        Command::Publish(args) => publish::run(ctx, &args),
+        Command::Sign(c) => sign::run(ctx, &c),
+        Command::Lint(args) => lint::run(ctx, &args),
         Command::Distros => plan::distros(ctx),
     }
 }

@@ -1,0 +1,3 @@
+//! Publishing: image references, the OCI distribution client (push and
+//! pull), cosign-compatible signatures, SBOMs attached as referrers.
+//! (Being written; see issue 6.)
