@@ -1,3 +1,4 @@
 pub mod cli;
 pub mod fixtures;
 pub mod httpd;
+pub mod registry;
