@@ -14,6 +14,7 @@
 #include <solv/poolarch.h>
 #include <solv/repo.h>
 #include <solv/repo_rpmmd.h>
+#include <solv/repo_rpmdb.h>
 #include <solv/repo_solv.h>
 #include <solv/repo_write.h>
 #include <solv/solv_xfopen.h>
@@ -180,17 +181,47 @@ Solver *ib_solver_new(Pool *pool, int ignore_weak) {
 int ib_solver_solve(Solver *solv, Queue *job) { return solver_solve(solv, job); }
 void ib_solver_free(Solver *solv) { solver_free(solv); }
 
-/* Installs in transaction order (dependencies first). */
+/* Installs in transaction order (dependencies first): new packages and,
+ * over an installed set, the packages that replace installed ones. */
 void ib_solver_installs(Solver *solv, Queue *out) {
   Transaction *t = solver_create_transaction(solv);
   transaction_order(t, 0);
   for (int i = 0; i < t->steps.count; i++) {
     Id p = t->steps.elements[i];
     Id type = transaction_type(t, p, SOLVER_TRANSACTION_SHOW_ACTIVE | SOLVER_TRANSACTION_SHOW_ALL);
-    if (type == SOLVER_TRANSACTION_INSTALL || type == SOLVER_TRANSACTION_MULTIINSTALL)
+    if (type == SOLVER_TRANSACTION_INSTALL || type == SOLVER_TRANSACTION_MULTIINSTALL ||
+        type == SOLVER_TRANSACTION_UPGRADE || type == SOLVER_TRANSACTION_DOWNGRADE ||
+        type == SOLVER_TRANSACTION_CHANGE || type == SOLVER_TRANSACTION_OBSOLETES)
       queue_push(out, p);
   }
   transaction_free(t);
+}
+
+/* Installed packages the transaction removes (erased or replaced). */
+void ib_solver_removals(Solver *solv, Queue *out) {
+  Transaction *t = solver_create_transaction(solv);
+  for (int i = 0; i < t->steps.count; i++) {
+    Id p = t->steps.elements[i];
+    Pool *pool = solv->pool;
+    if (pool->installed && pool->solvables[p].repo == pool->installed)
+      queue_push(out, p);
+  }
+  transaction_free(t);
+}
+
+/* The installed set: the rpm database of the tree at `root` (a derived
+ * image's base), read through librpm, as dnf's @System. */
+Repo *ib_pool_add_installed(Pool *pool, const char *root) {
+  Repo *repo = repo_create(pool, "@System");
+  pool_set_rootdir(pool, root);
+  int r = repo_add_rpmdb(repo, 0, REPO_USE_ROOTDIR);
+  pool_set_rootdir(pool, 0);
+  if (r != 0) {
+    repo_free(repo, 1);
+    return 0;
+  }
+  pool_set_installed(pool, repo);
+  return repo;
 }
 
 const char *ib_problem_str(Solver *solv, Id problem) { return solver_problem2str(solv, problem); }

@@ -124,6 +124,7 @@ fn opts() -> Options {
         dbpath: "/var/lib/rpm".into(),
         backend: "sqlite".into(),
         source_date_epoch: 1_700_000_000,
+        onto_existing: false,
     }
 }
 

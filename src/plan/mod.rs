@@ -30,6 +30,9 @@ pub struct BuildPlan {
     pub weak_deps: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_image: Option<String>,
+    /// `[base] tls_verify` (default true).
+    #[serde(skip)]
+    pub base_tls_verify: bool,
     pub arches: Vec<ArchPlan>,
 }
 
@@ -203,6 +206,7 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
         },
         weak_deps,
         base_image: m.base.as_ref().map(|b| b.image.clone()),
+        base_tls_verify: m.base.as_ref().and_then(|b| b.tls_verify).unwrap_or(true),
         arches,
     })
 }
@@ -325,12 +329,17 @@ fn output_plan(
         .clone()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| default_name(doc));
+    // An OCI archive holds every arch under one index: one file.
     let filename = out
         .and_then(|o| o.filename.clone())
         .unwrap_or_else(|| match t.extension() {
             "" => format!("{base}-{}", ar.name),
+            ext if t == OutputType::Oci => format!("{base}.{ext}"),
             ext => format!("{base}-{}.{ext}", ar.name),
         });
+    // Deriving from a bootc base: the base already has the distro's
+    // sets, kernel and boot chain; only what the manifest adds is asked.
+    let derive = t == OutputType::Oci && m.base.is_some();
     let firmware = boot::firmware(m, ar, t);
 
     // Packages: distro sets, boot chain, the manifest's own, customizations'.
@@ -344,7 +353,7 @@ fn output_plan(
         t.as_str()
     };
     for set in ["common", own] {
-        if minimal && set != "common" {
+        if derive || (minimal && set != "common") {
             continue;
         }
         let (i, e) = distro.package_set(set, ar.name);
@@ -357,7 +366,7 @@ fn output_plan(
             format!("{} has no boot definition for {}", distro.id, ar.name),
         )
     })?;
-    if t.is_bootable() || matches!(t, OutputType::Oci | OutputType::Ostree) {
+    if !derive && (t.is_bootable() || matches!(t, OutputType::Oci | OutputType::Ostree)) {
         include.push(boot_def.kernel.clone());
         if matches!(firmware, Firmware::Uefi | Firmware::Hybrid) {
             include.extend(boot_def.uefi_packages.iter().cloned());
@@ -366,7 +375,9 @@ fn output_plan(
             include.extend(boot_def.legacy_packages.iter().cloned());
         }
     }
-    include.push(distro.release_package.clone());
+    if !derive {
+        include.push(distro.release_package.clone());
+    }
     // An output type's excludes drop the distro's common defaults ...
     include.retain(|p| !exclude.contains(p));
     let mut requested = vec![];

@@ -35,6 +35,23 @@ pub struct LockedRequest {
     pub weak_deps: bool,
     /// `id` of each repo, in priority order.
     pub repos: Vec<String>,
+    /// Derived images: the `[base] image` as the manifest names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// The base image a derived target was resolved against: its packages are
+/// the installed set, and the build starts from exactly this manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedBase {
+    /// Where it was read from (`docker://…`, `oci:…`, `oci-archive:…`).
+    pub reference: String,
+    /// This arch's image manifest digest.
+    pub digest: String,
+    /// Installed packages (NEVRA) in the base, for people and for `--locked`.
+    #[serde(default)]
+    pub packages: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +115,8 @@ pub struct Target {
     pub repos: Vec<LockedRepo>,
     #[serde(default, rename = "package")]
     pub packages: Vec<LockedPackage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<LockedBase>,
 }
 
 /// `foo.toml` → `foo.lock`, beside it, as `Cargo.toml` has `Cargo.lock`.
@@ -184,6 +203,13 @@ pub fn request_changes(old: &LockedRequest, new: &LockedRequest) -> Vec<String> 
     out.extend(list_diff("excludes", &old.exclude, &new.exclude));
     out.extend(list_diff("module streams", &old.modules, &new.modules));
     out.extend(list_diff("repositories", &old.repos, &new.repos));
+    if old.base != new.base {
+        out.push(format!(
+            "base image: {} → {}",
+            old.base.as_deref().unwrap_or("none"),
+            new.base.as_deref().unwrap_or("none")
+        ));
+    }
     if old.weak_deps != new.weak_deps {
         out.push(format!(
             "weak dependencies: {} → {}",
@@ -219,6 +245,7 @@ mod tests {
                     modules: vec![],
                     weak_deps: true,
                     repos: vec!["main".into()],
+                    base: None,
                 },
                 repos: vec![LockedRepo {
                     id: "main".into(),
@@ -240,6 +267,7 @@ mod tests {
                     size: 5,
                     key: "ABCD".into(),
                 }],
+                base: None,
             }],
         }
     }

@@ -6,6 +6,7 @@
 //! the way dnf does, `comps` and `modules` handle groups and EL8/EL9
 //! module streams, `lockfile` writes and checks `MANIFEST.lock`.
 
+pub mod base;
 pub mod comps;
 pub mod lockfile;
 pub mod modules;
@@ -40,6 +41,10 @@ pub fn request_for(plan: &BuildPlan, a: &ArchPlan, o: &OutputPlan) -> LockedRequ
         modules: o.packages.modules.clone(),
         weak_deps: plan.weak_deps,
         repos: a.repos.iter().map(|r| r.id.clone()).collect(),
+        base: plan
+            .base_image
+            .clone()
+            .filter(|_| o.kind == crate::manifest::ours::OutputType::Oci),
     }
 }
 
@@ -114,6 +119,22 @@ pub fn lock(
         )?;
         for o in &a.outputs {
             let request = request_for(plan, a, o);
+            // A derived image adds to its base's packages: they are the
+            // installed set, read from the base image's rpm database.
+            let (base, mut derived) = match &request.base {
+                Some(reference) => {
+                    let b = base::installed(reference, a, plan.base_tls_verify, cache)
+                        .with_context(|| format!("reading the base image {reference}"))?;
+                    let mut du = solve::Universe::load(
+                        &arch_policy(a),
+                        synced.iter().map(|s| s.files.clone()).collect(),
+                    )?;
+                    du.set_installed(b.root.path())?;
+                    (Some(b), Some(du))
+                }
+                None => (None, None),
+            };
+            let u = derived.as_mut().unwrap_or(&mut u);
             let req = solve::Request {
                 include: request.include.clone(),
                 exclude: request.exclude.clone(),
@@ -159,6 +180,7 @@ pub fn lock(
                 request,
                 repos: locked_repos.clone(),
                 packages,
+                base: base.map(|b| b.locked),
             });
         }
     }

@@ -74,6 +74,8 @@ extern "C" {
     fn ib_solver_solve(solv: *mut RawSolver, job: *mut RawQueue) -> c_int;
     fn ib_solver_free(solv: *mut RawSolver);
     fn ib_solver_installs(solv: *mut RawSolver, out: *mut RawQueue);
+    fn ib_solver_removals(solv: *mut RawSolver, out: *mut RawQueue);
+    fn ib_pool_add_installed(pool: *mut RawPool, root: *const c_char) -> *mut RawRepo;
     fn ib_problem_str(solv: *mut RawSolver, problem: Id) -> *const c_char;
     fn ib_solution_count(solv: *mut RawSolver, problem: Id) -> c_int;
     fn ib_solution_elements(solv: *mut RawSolver, problem: Id, solution: Id, out: *mut RawQueue);
@@ -224,6 +226,24 @@ impl Pool {
             return Err(format!("{}: {}", path.display(), self.err()));
         }
         Ok(())
+    }
+
+    /// Makes the rpm database of the tree at `root` the installed set
+    /// (dnf's `@System`): solving then adds to it instead of starting
+    /// from nothing. Returns how many packages it holds.
+    pub fn add_installed(&mut self, root: &Path) -> Result<usize, String> {
+        let before = self.len();
+        let p = cpath(root);
+        // SAFETY: the pool is alive; the path is copied by libsolv.
+        let r = unsafe { ib_pool_add_installed(self.raw, p.as_ptr()) };
+        if r.is_null() {
+            return Err(format!(
+                "reading the rpm database under {}: {}",
+                root.display(),
+                self.err()
+            ));
+        }
+        Ok(self.len() - before)
     }
 
     pub fn internalize(&mut self, repo: RepoHandle) {
@@ -462,6 +482,14 @@ impl Solved<'_> {
         let q = Queue::new();
         // SAFETY: solver alive.
         unsafe { ib_solver_installs(self.raw, q.0) };
+        q.to_vec()
+    }
+
+    /// Installed packages the transaction would erase or replace.
+    pub fn removals(&self) -> Vec<i32> {
+        let q = Queue::new();
+        // SAFETY: solver alive.
+        unsafe { ib_solver_removals(self.raw, q.0) };
         q.to_vec()
     }
 }

@@ -90,6 +90,8 @@ pub enum SolveError {
     Unsatisfiable(Vec<Problem>),
     #[error("{0}")]
     Modules(String),
+    #[error("adding these packages would remove or replace packages of the base image ({}); a derived image only adds packages", .0.join(", "))]
+    ReplacesBase(Vec<String>),
 }
 
 /// Problems as readable sentences, with the ways out libsolv offers.
@@ -184,6 +186,33 @@ impl Universe {
             comps,
             modules,
         })
+    }
+
+    /// Makes the rpm database of the tree at `root` the installed set, so
+    /// solving adds to it (a derived image's base). Trees keep it where
+    /// the distro does; libsolv's librpm reader looks in /var/lib/rpm, so
+    /// an EL10 tree's /usr/lib/sysimage/rpm is linked into a scratch
+    /// root's var/lib/rpm (librpm does not follow a symlink there).
+    pub fn set_installed(&mut self, root: &std::path::Path) -> Result<usize> {
+        let scratch = tempfile::tempdir()?;
+        let db = crate::tree::rpmdb::dbpath(root);
+        let to = scratch.path().join("var/lib/rpm");
+        std::fs::create_dir_all(&to)?;
+        for e in std::fs::read_dir(root.join(db.trim_start_matches('/')))? {
+            let e = e?;
+            if e.file_type()?.is_file() {
+                let dst = to.join(e.file_name());
+                if std::fs::hard_link(e.path(), &dst).is_err() {
+                    std::fs::copy(e.path(), &dst)?;
+                }
+            }
+        }
+        let n = self
+            .pool
+            .add_installed(scratch.path())
+            .map_err(anyhow::Error::msg)?;
+        self.pool.prepare();
+        Ok(n)
     }
 
     /// Packages across all repos.
@@ -323,7 +352,15 @@ impl Universe {
                 return Err(SolveError::Unsatisfiable(solved.problems()));
             }
             let ids = solved.installs();
+            let removed: Vec<String> = solved
+                .removals()
+                .into_iter()
+                .map(|p| solved.pool.display(p))
+                .collect();
             drop(solved);
+            if !removed.is_empty() {
+                return Err(SolveError::ReplacesBase(removed));
+            }
             // Conditional group members whose trigger made it in.
             let names: std::collections::BTreeSet<String> =
                 ids.iter().map(|&p| self.pool.name(p)).collect();

@@ -40,6 +40,9 @@ pub struct Options {
     /// `sqlite` or `bdb` (AlmaLinux 8).
     pub backend: String,
     pub source_date_epoch: i64,
+    /// Install onto a tree that already has packages (a derived image's
+    /// base): the tree need not be empty and the database is added to.
+    pub onto_existing: bool,
 }
 
 /// A package as installed: its header and the file it came from.
@@ -69,12 +72,12 @@ pub fn install(root: &Path, pkgs: &[Installed], opts: &Options) -> Result<()> {
         );
     }
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    if std::fs::read_dir(root)?.next().is_some() {
+    if !opts.onto_existing && std::fs::read_dir(root)?.next().is_some() {
         bail!("{} is not empty", root.display());
     }
     let db = super::customize::in_root(root, &opts.dbpath)?;
     std::fs::create_dir_all(&db)?;
-    if opts.dbpath == "/usr/lib/sysimage/rpm" {
+    if opts.dbpath == "/usr/lib/sysimage/rpm" && !opts.onto_existing {
         std::fs::create_dir_all(root.join("var/lib"))?;
         std::os::unix::fs::symlink("../../usr/lib/sysimage/rpm", root.join("var/lib/rpm"))?;
     }
@@ -271,7 +274,9 @@ fn check_installed(root: &Path, opts: &Options, pkgs: &[Installed]) -> Result<()
             )
         })
         .collect();
-    if have != want {
+    // Onto a base, the database also lists the base's packages.
+    let extra_ok = opts.onto_existing;
+    if !want.is_subset(&have) || (!extra_ok && have != want) {
         let missing: Vec<_> = want.difference(&have).collect();
         let extra: Vec<_> = have.difference(&want).collect();
         bail!(

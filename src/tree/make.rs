@@ -23,6 +23,11 @@ pub struct Request<'a> {
     pub rpmdb: &'a str,
     /// Kernel arguments to write into the tree (empty for tar/directory).
     pub kernel_cmdline: &'a [String],
+    /// The tree already holds a base image created at this time (derived
+    /// bootc images): packages are added to its database, presets are
+    /// left as the base has them, and SOURCE_DATE_EPOCH is never older
+    /// than the base (so clamping leaves the base's files untouched).
+    pub base_created: Option<i64>,
 }
 
 /// What was done, for the build report and the SBOM.
@@ -50,9 +55,14 @@ pub fn source_date_epoch(pkgs: &[Installed]) -> Result<i64> {
 
 pub fn make(req: &Request) -> Result<Report> {
     let packages = install::preflight(req.rpms)?;
-    let sde = source_date_epoch(&packages)?;
+    let mut sde = source_date_epoch(&packages)?;
+    if let Some(b) = req.base_created {
+        sde = sde.max(b);
+    }
     // AlmaLinux 10 moved the database under /usr (image-mode friendly).
-    let dbpath = if req.major >= 10 {
+    let dbpath = if req.base_created.is_some() {
+        super::rpmdb::dbpath(req.root)
+    } else if req.major >= 10 {
         "/usr/lib/sysimage/rpm"
     } else {
         "/var/lib/rpm"
@@ -61,6 +71,7 @@ pub fn make(req: &Request) -> Result<Report> {
         dbpath: dbpath.into(),
         backend: req.rpmdb.into(),
         source_date_epoch: sde,
+        onto_existing: req.base_created.is_some(),
     };
     crate::report::info(format!(
         "installing {} packages into {}",
@@ -68,9 +79,10 @@ pub fn make(req: &Request) -> Result<Report> {
         req.root.display()
     ));
     install::install(req.root, &packages, &opts)?;
-    if ["etc", "usr/lib", "lib"]
-        .iter()
-        .any(|d| req.root.join(d).join("systemd/system-preset").is_dir())
+    if req.base_created.is_none()
+        && ["etc", "usr/lib", "lib"]
+            .iter()
+            .any(|d| req.root.join(d).join("systemd/system-preset").is_dir())
     {
         customize::services::preset_all(req.root).context("applying systemd presets")?;
     }

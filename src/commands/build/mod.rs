@@ -121,6 +121,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                 major: distro.major,
                 rpmdb: &p.distro.rpmdb,
                 kernel_cmdline: &cmdline,
+                base_created: None,
             })
             .with_context(|| format!("building the {} tree for {}", a.arch, o.name))?;
             let out = args.output_dir.join(&o.filename);
