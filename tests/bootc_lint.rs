@@ -81,7 +81,7 @@ fn prepared_fixture_tree_lints_clean_and_breakage_is_named() {
     // Exactly one kernel, under /usr, with the initramfs dracut made
     // (the fixture's dracut writes a gzip-compressed cpio).
     let kver = prepared.kernel.clone();
-    assert_eq!(usr_kernels(&tree), [kver.clone()]);
+    assert_eq!(usr_kernels(&tree), std::slice::from_ref(&kver));
     let moddir = tree.join("usr/lib/modules").join(&kver);
     let initrd = std::fs::read(moddir.join("initramfs.img")).unwrap();
     assert_eq!(&initrd[..2], &[0x1f, 0x8b], "initramfs.img is not gzip");
