@@ -9,6 +9,7 @@ mod common;
 
 use alma_image_builder::bootc::{self, Options, Severity};
 use common::cli::{image_builder, text};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 const MANIFEST: &str = r#"name = "bootc-fx"

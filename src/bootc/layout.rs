@@ -9,6 +9,7 @@
 
 use super::rules::{entries, is_dir, lstat, usr_kernels, API_DIRS};
 use super::{composefs, kargs, Options, Prepared};
+use crate::error::InputError;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -141,8 +142,8 @@ fn modules_under_usr(root: &Path, touched: &mut Touched) -> Result<()> {
     symlink(root, "lib/modules", "../usr/lib/modules", touched)
 }
 
-/// The one kernel of the tree; an error naming them when there are several
-/// or none.
+/// The one kernel of the tree. None or several is the manifest's package
+/// list at fault, so an `InputError` (exit 2) naming them.
 fn the_kernel(root: &Path, o: &Options) -> Result<String> {
     let found = crate::artifact::disk::bootloader::kernels(root)?;
     match found.as_slice() {
@@ -153,17 +154,21 @@ fn the_kernel(root: &Path, o: &Options) -> Result<String> {
                 .get(o.arch.name)
                 .map(|b| b.kernel.as_str())
                 .unwrap_or("kernel");
-            bail!("the tree has no kernel (/usr/lib/modules/KVER/vmlinuz): a bootc image carries its kernel, add the {pkg} package")
+            Err(InputError(format!(
+                "the tree has no kernel (/usr/lib/modules/KVER/vmlinuz): a bootc image carries its kernel, add the {pkg} package"
+            ))
+            .into())
         }
         [(k, _)] => Ok(k.clone()),
-        many => bail!(
+        many => Err(InputError(format!(
             "the tree has {} kernels ({}): a bootc image carries exactly one, install one kernel package",
             many.len(),
             many.iter()
                 .map(|(_, p)| format!("/{}", p.strip_prefix(root).unwrap_or(p).display()))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ),
+        ))
+        .into()),
     }
 }
 

@@ -541,7 +541,9 @@ fn prepare_without_kargs_writes_no_kargs_file() {
 fn prepare_refuses_two_kernels_or_none() {
     let t = installed_tree();
     t.file("usr/lib/modules/6.9.0/vmlinuz", "k2");
-    let e = prepare(t.root(), &options(&[])).unwrap_err().to_string();
+    let err = prepare(t.root(), &options(&[])).unwrap_err();
+    assert_eq!(crate::error::exit_code(&err), 2, "the manifest's fault");
+    let e = err.to_string();
     assert!(e.contains("2 kernels"), "{e}");
     assert!(e.contains(&format!("/lib/modules/{KVER}/vmlinuz")), "{e}");
     assert!(e.contains("/usr/lib/modules/6.9.0/vmlinuz"), "{e}");
