@@ -91,6 +91,23 @@ fn prepared_fixture_tree_lints_clean_and_breakage_is_named() {
         "initramfs.img is {} bytes",
         initrd.len()
     );
+    // What prepare made carries SOURCE_DATE_EPOCH.
+    for made in [
+        "usr/lib/ostree/prepare-root.conf",
+        "sysroot",
+        "ostree",
+        "boot",
+        ".",
+    ] {
+        let m = std::fs::symlink_metadata(tree.join(made)).unwrap();
+        assert_eq!(m.mtime(), SDE, "{made}");
+    }
+    assert_eq!(
+        std::fs::metadata(moddir.join("initramfs.img"))
+            .unwrap()
+            .mtime(),
+        SDE
+    );
     // The boot, ostree and composefs layout.
     assert!(tree.join("boot").is_dir());
     assert_eq!(std::fs::read_dir(tree.join("boot")).unwrap().count(), 0);
