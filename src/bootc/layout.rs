@@ -1,0 +1,360 @@
+//! A finished tree → the bootc layout (see the module doc of `bootc`).
+//!
+//! Runs after the tree is made (packages, customizations, SELinux labels)
+//! and before the OCI image is written. Idempotent: a prepared tree
+//! prepared again is left as it was (an initramfs already beside the
+//! kernel is kept). Every path it creates or changes, and each directory
+//! whose entries it changes, gets SOURCE_DATE_EPOCH as its mtime, so the
+//! layout adds nothing time-dependent to the image.
+
+use super::rules::{entries, is_dir, lstat, usr_kernels, API_DIRS};
+use super::{composefs, kargs, Options, Prepared};
+use crate::error::InputError;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Paths whose mtime becomes SOURCE_DATE_EPOCH at the end.
+struct Touched {
+    root: PathBuf,
+    paths: BTreeSet<PathBuf>,
+}
+
+impl Touched {
+    /// `rel` was created or changed: it and its parent directory.
+    fn add(&mut self, rel: &str) {
+        let p = self.root.join(rel);
+        if let Some(parent) = p.parent() {
+            if parent.starts_with(&self.root) {
+                self.paths.insert(parent.to_path_buf());
+            }
+        }
+        self.paths.insert(p);
+    }
+
+    fn apply(&self, t: i64) -> Result<()> {
+        for p in &self.paths {
+            if std::fs::symlink_metadata(p).is_ok() {
+                set_mtime_nofollow(p, t)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets atime and mtime of `p` itself (a symlink's own times, not its
+/// target's).
+fn set_mtime_nofollow(p: &Path, t: i64) -> Result<()> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())?;
+    let ts = libc::timespec {
+        tv_sec: t as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [ts, ts];
+    // SAFETY: a NUL-terminated path and a two-element timespec array.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("setting the mtime of {}", p.display()));
+    }
+    Ok(())
+}
+
+/// Creates directory `rel` (and missing parents), each recorded.
+fn mkdir(root: &Path, rel: &str, touched: &mut Touched) -> Result<()> {
+    let mut cur = String::new();
+    for part in rel.split('/').filter(|s| !s.is_empty()) {
+        if !cur.is_empty() {
+            cur.push('/');
+        }
+        cur.push_str(part);
+        match lstat(root, &cur)? {
+            Some(m) if m.is_dir() => {}
+            Some(_) => bail!("/{cur} is in the way of the bootc layout: it is not a directory"),
+            None => {
+                std::fs::create_dir(root.join(&cur)).with_context(|| format!("creating /{cur}"))?;
+                touched.add(&cur);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `rel` when its content differs.
+fn write(root: &Path, rel: &str, text: &str, touched: &mut Touched) -> Result<()> {
+    let p = root.join(rel);
+    if std::fs::read(&p).ok().as_deref() == Some(text.as_bytes()) {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(rel).parent().and_then(|p| p.to_str()) {
+        mkdir(root, parent, touched)?;
+    }
+    std::fs::write(&p, text).with_context(|| format!("writing /{rel}"))?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))?;
+    touched.add(rel);
+    Ok(())
+}
+
+/// Makes `rel` a symlink to `target`, replacing whatever is there.
+fn symlink(root: &Path, rel: &str, target: &str, touched: &mut Touched) -> Result<()> {
+    let p = root.join(rel);
+    match lstat(root, rel)? {
+        Some(m) if m.is_symlink() && std::fs::read_link(&p)? == Path::new(target) => return Ok(()),
+        Some(m) if m.is_dir() => {
+            std::fs::remove_dir_all(&p).with_context(|| format!("removing /{rel}"))?
+        }
+        Some(_) => std::fs::remove_file(&p).with_context(|| format!("removing /{rel}"))?,
+        None => {}
+    }
+    std::os::unix::fs::symlink(target, &p)
+        .with_context(|| format!("linking /{rel} -> {target}"))?;
+    touched.add(rel);
+    Ok(())
+}
+
+/// Kernel module directories of a tree whose /lib is a real directory
+/// (no merged /usr) move to /usr/lib/modules, where bootc looks, and
+/// /lib/modules becomes a link there for the tree's own tools.
+fn modules_under_usr(root: &Path, touched: &mut Touched) -> Result<()> {
+    if !is_dir(root, "lib")? || !is_dir(root, "lib/modules")? {
+        return Ok(());
+    }
+    mkdir(root, "usr/lib/modules", touched)?;
+    for e in entries(&root.join("lib/modules"))? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let dest = format!("usr/lib/modules/{name}");
+        if lstat(root, &dest)?.is_some() {
+            bail!("both /lib/modules/{name} and /{dest} exist: the tree has two copies of one kernel's modules");
+        }
+        std::fs::rename(e.path(), root.join(&dest))
+            .with_context(|| format!("moving /lib/modules/{name} to /{dest}"))?;
+        touched.add(&dest);
+    }
+    std::fs::remove_dir(root.join("lib/modules")).context("removing /lib/modules")?;
+    symlink(root, "lib/modules", "../usr/lib/modules", touched)
+}
+
+/// The one kernel of the tree. None or several is the manifest's package
+/// list at fault, so an `InputError` (exit 2) naming them.
+fn the_kernel(root: &Path, o: &Options) -> Result<String> {
+    let found = crate::artifact::disk::bootloader::kernels(root)?;
+    match found.as_slice() {
+        [] => {
+            let pkg = o
+                .distro
+                .boot
+                .get(o.arch.name)
+                .map(|b| b.kernel.as_str())
+                .unwrap_or("kernel");
+            Err(InputError(format!(
+                "the tree has no kernel (/usr/lib/modules/KVER/vmlinuz): a bootc image carries its kernel, add the {pkg} package"
+            ))
+            .into())
+        }
+        [(k, _)] => Ok(k.clone()),
+        many => Err(InputError(format!(
+            "the tree has {} kernels ({}): a bootc image carries exactly one, install one kernel package",
+            many.len(),
+            many.iter()
+                .map(|(_, p)| format!("/{}", p.strip_prefix(root).unwrap_or(p).display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// The module dependency files module autoloading needs; made in the
+/// tree (chrooted) when the kernel package left none.
+fn depmod(root: &Path, kver: &str, touched: &mut Touched) -> Result<()> {
+    let moddir = format!("usr/lib/modules/{kver}");
+    if lstat(root, &format!("{moddir}/modules.dep"))?.is_some() {
+        return Ok(());
+    }
+    let (prog, mut args): (&str, Vec<&str>) = if ["usr/sbin/depmod", "sbin/depmod"]
+        .iter()
+        .any(|p| root.join(p).exists())
+    {
+        ("depmod", vec![])
+    } else if ["bin/busybox", "usr/bin/busybox"]
+        .iter()
+        .any(|p| root.join(p).exists())
+    {
+        ("busybox", vec!["depmod"])
+    } else {
+        bail!("{kver} has no modules.dep and the tree has no depmod (kmod) to make it");
+    };
+    args.push(kver);
+    let before: BTreeSet<_> = entries(&root.join(&moddir))?
+        .iter()
+        .map(|e| e.file_name())
+        .collect();
+    crate::tools::run_in_root(root, prog, &args).with_context(|| format!("depmod for {kver}"))?;
+    for e in entries(&root.join(&moddir))? {
+        if !before.contains(&e.file_name()) {
+            touched.add(&format!("{moddir}/{}", e.file_name().to_string_lossy()));
+        }
+    }
+    Ok(())
+}
+
+/// The initramfs beside the kernel, made by the tree's dracut (chrooted,
+/// not host-only: the image boots on machines it has never seen).
+fn initramfs(root: &Path, kver: &str, sde: i64, touched: &mut Touched) -> Result<()> {
+    let rel = format!("usr/lib/modules/{kver}/initramfs.img");
+    if lstat(root, &rel)?.is_some_and(|m| m.is_file() && m.len() > 0) {
+        return Ok(());
+    }
+    let dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
+        .iter()
+        .find(|p| root.join(p).exists())
+        .with_context(|| {
+            format!("the tree has no dracut to make /{rel}: add dracut to the packages")
+        })?;
+    crate::tools::run_in_root_env(
+        root,
+        &format!("/{dracut}"),
+        &[
+            "--force",
+            "--no-hostonly",
+            "--reproducible",
+            &format!("/{rel}"),
+            kver,
+        ],
+        // Its scratch space in /tmp (emptied here), not in the image's /var.
+        &[
+            ("SOURCE_DATE_EPOCH", sde.to_string()),
+            ("TMPDIR", "/tmp".to_string()),
+        ],
+    )
+    .with_context(|| format!("making /{rel}"))?;
+    if !lstat(root, &rel)?.is_some_and(|m| m.is_file()) {
+        bail!("dracut succeeded but wrote no /{rel}");
+    }
+    touched.add(&rel);
+    Ok(())
+}
+
+/// Empties directory `rel` (kept, with its mode); returns what was removed.
+fn empty_dir(root: &Path, rel: &str, touched: &mut Touched) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for e in entries(&root.join(rel))? {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        }
+        .with_context(|| format!("removing {}", super::image_path(root, &p)))?;
+        removed.push(super::image_path(root, &p));
+    }
+    if !removed.is_empty() {
+        touched.add(rel);
+    }
+    Ok(removed)
+}
+
+/// The mode of each directory bootc expects at the root.
+fn dir_mode(d: &str) -> u32 {
+    match d {
+        "proc" | "sys" => 0o555,
+        "tmp" => 0o1777,
+        _ => 0o755,
+    }
+}
+
+/// Finished tree → bootc layout (see the module doc).
+pub fn prepare(root: &Path, o: &Options) -> Result<Prepared> {
+    let sde = o.source_date_epoch;
+    let mut touched = Touched {
+        root: root.to_path_buf(),
+        paths: BTreeSet::new(),
+    };
+    let t = &mut touched;
+    let kver = the_kernel(root, o)?;
+    modules_under_usr(root, t)?;
+    if usr_kernels(root)? != [kver.clone()] {
+        bail!("the kernel {kver} is not at /usr/lib/modules/{kver}/vmlinuz after moving the modules under /usr");
+    }
+
+    // The API mount points, /var and /sysroot, with the modes the
+    // filesystem package gives them.
+    for d in API_DIRS.iter().chain(&["sysroot", "boot"]) {
+        mkdir(root, d, t)?;
+        let p = root.join(d);
+        let mode = dir_mode(d);
+        if std::fs::symlink_metadata(&p)?.permissions().mode() & 0o7777 != mode {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("setting the mode of /{d}"))?;
+        }
+    }
+
+    depmod(root, &kver, t)?;
+    initramfs(root, &kver, sde, t)?;
+    // Whatever dracut or a scriptlet left in /tmp is build debris.
+    empty_dir(root, "tmp", t)?;
+
+    // Kernel packages' scriptlets copy the kernel and an initramfs into
+    // /boot; in a bootc image /boot is the deployed system's.
+    let removed = empty_dir(root, "boot", t)?;
+    if !removed.is_empty() {
+        crate::report::verbose(format!("bootc: emptied /boot ({})", super::list(&removed)));
+    }
+
+    symlink(root, "ostree", "sysroot/ostree", t)?;
+    symlink(root, "var/run", "../run", t)?;
+
+    let existing = match std::fs::read(root.join(composefs::CONF)) {
+        Ok(b) => Some(
+            String::from_utf8(b)
+                .with_context(|| format!("/{} is not UTF-8 text", composefs::CONF))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading /{}", composefs::CONF)),
+    };
+    write(
+        root,
+        composefs::CONF,
+        &composefs::merge(existing.as_deref()),
+        t,
+    )?;
+
+    if !o.kargs.is_empty() {
+        write(
+            root,
+            &format!("{}/{}", kargs::DIR, kargs::OURS),
+            &kargs::render(o.kargs)?,
+            t,
+        )?;
+    }
+
+    // An empty machine-id: systemd makes one on first boot, the image has
+    // no identity of its own.
+    mkdir(root, "etc", t)?;
+    match lstat(root, "etc/machine-id")? {
+        Some(m) if m.is_file() && m.len() == 0 => {}
+        Some(m) if !m.is_file() => bail!("/etc/machine-id is not a regular file"),
+        _ => {
+            std::fs::write(root.join("etc/machine-id"), "").context("writing /etc/machine-id")?;
+            std::fs::set_permissions(
+                root.join("etc/machine-id"),
+                std::fs::Permissions::from_mode(0o444),
+            )?;
+            t.add("etc/machine-id");
+        }
+    }
+
+    // Files made here need labels like the rest of the tree (a no-op for
+    // a tree without an SELinux policy).
+    crate::tree::selinux::label(root).context("labelling the bootc layout for SELinux")?;
+    touched.apply(sde)?;
+    Ok(Prepared { kernel: kver })
+}
