@@ -69,7 +69,7 @@ impl Client {
             }
         };
         crate::report::debug(format!("registry {registry}: {base}"));
-        Ok(Client {
+        let c = Client {
             http,
             base,
             repo: repo.to_string(),
@@ -78,7 +78,13 @@ impl Client {
                 if push { "pull,push" } else { "pull" }
             ),
             auth: tokio::sync::Mutex::new(AuthState::new(registry, creds)),
-        })
+        };
+        // Log in up front, on a GET whose refusal carries the registry's
+        // error body (a HEAD's would be empty), so bad credentials fail
+        // here with `UNAUTHORIZED` rather than mid-push.
+        let v2 = format!("{}/v2/", c.base);
+        c.send(&Method::GET, &v2, &|h| Ok(h.get(&v2))).await?;
+        Ok(c)
     }
 
     pub fn url(&self, path: &str) -> String {
