@@ -687,3 +687,74 @@ fn references_display_canonically() {
     assert_eq!(r.to_string(), "docker://127.0.0.1:5000/a/b:latest");
     assert!(matches!(r, Reference::Docker { ref tag, .. } if tag.as_deref() == Some("latest")));
 }
+
+/// Peak RSS (VmHWM) of this test process, in bytes.
+fn peak_rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn large_layer_is_streamed_both_ways() {
+    const SIZE: u64 = 256 << 20;
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let l = Lay::new(&t.path().join("big"));
+    // A sparse file of zeros: costs no disk here, 256 MiB on the wire.
+    let mut h = sha2::Sha256::new();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..(SIZE >> 20) {
+        h.update(&zeros);
+    }
+    let ld = format!("sha256:{}", hex::encode(h.finalize()));
+    std::fs::File::create(l.blob_path(&ld))
+        .unwrap()
+        .set_len(SIZE)
+        .unwrap();
+    let layer =
+        json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": SIZE});
+    let config = l.blob(
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": [layer]});
+    let md = l.blob(
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&m).unwrap(),
+    );
+    l.tag(&[("big", &md)]);
+
+    let before = peak_rss();
+    let dest = reference::parse(&reg.docker_ref("big:1")).unwrap();
+    let r = registry::push(&l.dir, "big", &dest, &plain()).unwrap();
+    assert_eq!(r.bytes_uploaded, SIZE + config["size"].as_u64().unwrap());
+    let back = t.path().join("back");
+    registry::pull(&dest, &back, "b", &plain()).unwrap();
+    assert_eq!(
+        std::fs::metadata(
+            l.blob_path(&ld)
+                .strip_prefix(&l.dir)
+                .map(|p| back.join(p))
+                .unwrap()
+        )
+        .unwrap()
+        .len(),
+        SIZE
+    );
+    let grew = peak_rss().saturating_sub(before);
+    eprintln!(
+        "peak RSS before {} MiB, grew {} MiB",
+        before >> 20,
+        grew >> 20
+    );
+    assert!(
+        grew < 96 << 20,
+        "peak RSS grew by {} MiB for a 256 MiB layer",
+        grew >> 20
+    );
+}

@@ -655,3 +655,69 @@ pub fn unpack(archive: &Path, into: &Path) -> Result<Layout> {
     }
     Layout::open(into)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut b = tar::Builder::new(f.reopen().unwrap());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            // Raw name bytes: the builder itself refuses `..`.
+            h.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.finish().unwrap();
+        f
+    }
+
+    #[test]
+    fn unpack_accepts_only_layout_entries() {
+        let layout: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+        let index: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let ok = tar_of(&[
+            ("./oci-layout", layout),
+            ("index.json", index),
+            ("blobs/sha256/ab", b"x"),
+        ]);
+        let d = tempfile::tempdir().unwrap();
+        let l = unpack(ok.path(), &d.path().join("l")).unwrap();
+        assert!(l.tags().unwrap().is_empty());
+        for evil in ["blobs/../../escape", "etc/passwd", "blobs/sha256/a/b"] {
+            let t = tar_of(&[("oci-layout", layout), (evil, b"x")]);
+            let d = tempfile::tempdir().unwrap();
+            let e = unpack(t.path(), &d.path().join("l")).unwrap_err();
+            assert!(e.downcast_ref::<InputError>().is_some(), "{evil}: {e:#}");
+            assert!(!d.path().join("escape").exists());
+        }
+    }
+
+    #[test]
+    fn set_ref_replaces_a_tag_and_adds_untagged_once() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::open_or_create(&d.path().join("l")).unwrap();
+        let desc = |n: u8| Desc {
+            media_type: OCI_MANIFEST.into(),
+            digest: format!("sha256:{}", hex::encode([n; 32])),
+            size: 1,
+            raw: json!({}),
+        };
+        l.set_ref(Some("a"), &desc(1)).unwrap();
+        l.set_ref(Some("a"), &desc(2)).unwrap();
+        l.set_ref(None, &desc(3)).unwrap();
+        l.set_ref(None, &desc(3)).unwrap();
+        let idx = l.index().unwrap();
+        assert_eq!(idx.len(), 2);
+        assert_eq!(l.find("a").unwrap().digest, desc(2).digest);
+        let e = l.find("b").unwrap_err();
+        assert!(
+            e.to_string().contains("no image tagged `b` (tags: a)"),
+            "{e}"
+        );
+    }
+}
