@@ -94,7 +94,13 @@ impl Client {
     /// Sends, answering one 401 challenge; a second 401 is an error that
     /// says whose credentials were refused.
     async fn send(&self, method: &Method, url: &str, build: Build<'_>) -> Result<Response> {
-        let sent = self.auth.lock().await.current().map(str::to_string);
+        // Credentials go to the registry only, never to another host an
+        // upload Location points at (object storage, say).
+        let ours = url.starts_with(&format!("{}/", self.base));
+        let sent = match ours {
+            true => self.auth.lock().await.current().map(str::to_string),
+            false => None,
+        };
         let mut req = build(&self.http)?;
         if let Some(h) = &sent {
             req = req.header(AUTHORIZATION, h);
@@ -102,8 +108,8 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{method} {url}: {}", chain(&e)))?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
+            .map_err(|e| Retryable(format!("{method} {url}: {}", chain(&e))))?;
+        if resp.status() != StatusCode::UNAUTHORIZED || !ours {
             return Ok(resp);
         }
         let www = resp
@@ -121,7 +127,7 @@ impl Client {
             .header(AUTHORIZATION, header)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{method} {url}: {}", chain(&e)))?;
+            .map_err(|e| Retryable(format!("{method} {url}: {}", chain(&e))))?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             let rejected = self.auth.lock().await.rejected();
             let e = failure(method, url, resp).await;
@@ -306,11 +312,22 @@ fn strip_query(u: &str) -> String {
     u.split('?').next().unwrap_or(u).to_string()
 }
 
+/// A failure worth another try: the connection broke, or the registry
+/// answered 429 or 5xx.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Retryable(pub String);
+
 /// An error for an unexpected answer: method, URL, status, error body.
 pub async fn failure(method: &Method, url: &str, resp: Response) -> anyhow::Error {
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();
-    anyhow::anyhow!("{method} {url}: HTTP {status}: {}", error_text(&body))
+    let msg = format!("{method} {url}: HTTP {status}: {}", error_text(&body));
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        Retryable(msg).into()
+    } else {
+        anyhow::anyhow!(msg)
+    }
 }
 
 /// A reqwest error with its sources (the TLS or connect reason is there).

@@ -54,6 +54,9 @@ pub struct PushReport {
 
 /// Blob uploads in flight at once.
 const PARALLEL: usize = 3;
+/// Further tries for a blob upload that failed in a way worth retrying
+/// (a broken connection, 429, 5xx): each starts a fresh upload session.
+const RETRIES: u32 = 2;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -199,9 +202,20 @@ async fn upload_blobs(c: &Client, src: &Layout, blobs: &[Desc]) -> Result<PushRe
                 return Ok::<_, anyhow::Error>((false, 0));
             }
             crate::report::verbose(format!("uploading blob {} ({} bytes)", d.digest, d.size));
-            c.upload_blob(src, d)
-                .await
-                .with_context(|| format!("uploading blob {}", d.digest))?;
+            let mut attempt = 0;
+            loop {
+                match c.upload_blob(src, d).await {
+                    Ok(()) => break,
+                    Err(e)
+                        if attempt < RETRIES && e.downcast_ref::<client::Retryable>().is_some() =>
+                    {
+                        attempt += 1;
+                        crate::report::verbose(format!("{e:#}; retrying ({attempt}/{RETRIES})"));
+                        tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+                    }
+                    Err(e) => return Err(e.context(format!("uploading blob {}", d.digest))),
+                }
+            }
             Ok((true, d.size))
         })
         .buffer_unordered(PARALLEL)
