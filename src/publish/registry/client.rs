@@ -47,24 +47,29 @@ impl Client {
             .read_timeout(std::time::Duration::from_secs(300))
             .danger_accept_invalid_certs(!o.tls_verify)
             .build()?;
+        // Bounded: a plain-HTTP server that never answers a TLS hello
+        // must not stall us for the whole read timeout.
+        let probe = |url: String| {
+            let req = http.get(&url).send();
+            async move {
+                match tokio::time::timeout(std::time::Duration::from_secs(30), req).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("connecting to {url}: {}", chain(&e))),
+                    Err(_) => Err(format!("connecting to {url}: no answer in 30s")),
+                }
+            }
+        };
         let https = format!("https://{host}");
-        let ping = http.get(format!("{https}/v2/")).send().await;
-        let base = match ping {
-            Ok(_) => https,
+        let base = match probe(format!("{https}/v2/")).await {
+            Ok(()) => https,
             Err(e) if o.tls_verify => {
-                bail!(
-                    "connecting to {https}/v2/: {}\nhint: for a plain-HTTP registry give --tls-verify=false",
-                    chain(&e)
-                );
+                bail!("{e}\nhint: for a plain-HTTP registry give --tls-verify=false");
             }
             Err(_) => {
                 let plain = format!("http://{host}");
-                http.get(format!("{plain}/v2/")).send().await.map_err(|e| {
-                    anyhow::anyhow!(
-                        "connecting to {plain}/v2/ (https failed too): {}",
-                        chain(&e)
-                    )
-                })?;
+                probe(format!("{plain}/v2/"))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e} (https failed too)"))?;
                 plain
             }
         };
