@@ -1,9 +1,86 @@
-//! `publish`: (being written; see issue 6).
+//! `publish ARTIFACT REF`: push an OCI layout or oci-archive written by
+//! `build` to a registry, an oci: layout or an oci-archive.
+//!
+//! The artifact must hold exactly one tagged image (what `build` writes);
+//! with several we would have to guess, so we list them and stop.
 
 use super::Ctx;
 use crate::cli::PublishArgs;
-use anyhow::Result;
+use crate::error::InputError;
+use crate::publish::reference;
+use crate::publish::registry::{self, layout, Options};
+use anyhow::{bail, Result};
+use serde_json::json;
+use std::path::Path;
 
-pub fn run(_ctx: Ctx, _args: &PublishArgs) -> Result<()> {
-    anyhow::bail!("`publish` is not implemented yet (issue 6)")
+pub fn run(ctx: Ctx, args: &PublishArgs) -> Result<()> {
+    let dest = reference::parse(&args.reference)?;
+    // Signing hook: the signing module (src/publish/sign.rs) will sign
+    // `report.digest` at `dest` here once it lands.
+    if let Some(k) = &args.sign_key {
+        bail!(InputError(format!(
+            "--sign-key {}: signing on publish is not yet available",
+            k.display()
+        )));
+    }
+    let o = Options {
+        tls_verify: args.tls_verify,
+        authfile: args.authfile.clone(),
+    };
+    let report = with_layout(&args.artifact, |dir| {
+        let l = layout::Layout::open(dir)?;
+        let tag = single_tag(&l, &args.artifact)?;
+        registry::push(dir, &tag, &dest, &o)
+    })?;
+    if ctx.json {
+        super::print_json(&json!({
+            "ok": true,
+            "reference": dest.to_string(),
+            "digest": report.digest,
+            "blobs_uploaded": report.blobs_uploaded,
+            "blobs_skipped": report.blobs_skipped,
+            "bytes_uploaded": report.bytes_uploaded,
+            "manifests_pushed": report.manifests_pushed,
+        }));
+    } else {
+        println!("{}", report.digest);
+        eprintln!(
+            "{dest}: {} blobs uploaded ({} bytes), {} already present",
+            report.blobs_uploaded, report.bytes_uploaded, report.blobs_skipped
+        );
+    }
+    Ok(())
+}
+
+/// Runs `f` on the artifact as a layout directory: a directory as is, an
+/// oci-archive unpacked into a temporary directory first.
+fn with_layout<T>(artifact: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let meta = std::fs::metadata(artifact)
+        .map_err(|e| InputError(format!("artifact {}: {e}", artifact.display())))?;
+    if meta.is_dir() {
+        return f(artifact);
+    }
+    let work = tempfile::Builder::new()
+        .prefix("image-builder-publish.")
+        .tempdir()?;
+    let dir = work.path().join("layout");
+    layout::unpack(artifact, &dir)?;
+    f(&dir)
+}
+
+/// The one tag in the layout, or bad input listing them.
+fn single_tag(l: &layout::Layout, artifact: &Path) -> Result<String> {
+    let tags = l.tags()?;
+    match tags.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(InputError(format!(
+            "{}: no tagged image in index.json",
+            artifact.display()
+        ))),
+        _ => bail!(InputError(format!(
+            "{}: several tagged images ({}); publish takes an artifact with one",
+            artifact.display(),
+            tags.join(", ")
+        ))),
+    }
 }

@@ -1,3 +1,7 @@
 //! Publishing: image references, the OCI distribution client (push and
 //! pull), cosign-compatible signatures, SBOMs attached as referrers.
 //! (Being written; see issue 6.)
+
+pub mod auth;
+pub mod reference;
+pub mod registry;
