@@ -195,8 +195,14 @@ mod tests {
         // A new package, with the plan: one chunk changes, order is kept.
         let mut q = p.clone();
         q.push(("newpkg".into(), 10 << 20));
+        // No large packages: 4 bins, 3 free slots; the newcomer takes one.
+        assert_eq!(prev.len(), 4);
         let b = plan(&refs(&q), Some(&prev), 7);
-        assert_eq!(b.len(), prev.len());
+        assert_eq!(&b[..4], &prev[..]);
+        assert_eq!(b[4], ["newpkg"]);
+        // No slot left: it joins one bin, the others stay.
+        let b = plan(&refs(&q), Some(&prev), 4);
+        assert_eq!(b.len(), 4);
         assert_eq!(changed(&prev, &b), 1);
         // Room left: the new package gets its own chunk, at the end.
         let short: Vec<Vec<String>> = prev[..3].to_vec();

@@ -485,3 +485,121 @@ fn remove(p: &Path) -> Result<()> {
     }
     .with_context(|| format!("removing {}", p.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar with raw names (the tar crate's builder refuses hostile ones).
+    fn raw_tar(entries: &[(&str, EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn apply_bytes(bytes: &[u8], root: &Path) -> Result<()> {
+        apply(&mut &bytes[..], root, "test layer")
+    }
+
+    #[test]
+    fn hostile_entries_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        let outside = t.path().join("outside");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let abs = format!("{}/abs", outside.display());
+        let cases: Vec<Vec<(&str, EntryType, &str, &[u8])>> = vec![
+            vec![("../outside/x", EntryType::Regular, "", b"x")],
+            vec![("a/../../outside/x", EntryType::Regular, "", b"x")],
+            vec![(abs.as_str(), EntryType::Regular, "", b"x")],
+            // A symlinked parent must not be written through.
+            vec![
+                ("esc", EntryType::Symlink, "../outside", b""),
+                ("esc/x", EntryType::Regular, "", b"x"),
+            ],
+            vec![
+                ("esc2", EntryType::Symlink, "/", b""),
+                ("esc2/.wh.outside", EntryType::Regular, "", b""),
+            ],
+            vec![("h", EntryType::Link, "../outside/victim", b"")],
+            vec![("./", EntryType::Regular, "", b"x")],
+            vec![("dev", EntryType::new(b'Z'), "", b"")],
+        ];
+        fs::write(outside.join("victim"), "v").unwrap();
+        for c in cases {
+            let e = apply_bytes(&raw_tar(&c), &root).unwrap_err();
+            assert!(e.downcast_ref::<InputError>().is_some(), "{c:?}: {e:#}");
+            let names: Vec<_> = fs::read_dir(&outside)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["victim"], "{c:?}");
+            assert!(root.exists() && !Path::new(&abs).exists());
+        }
+        // Not a tar at all.
+        let e = apply_bytes(&[7u8; 1024], &root).unwrap_err();
+        assert!(e.downcast_ref::<InputError>().is_some(), "{e:#}");
+    }
+
+    #[test]
+    fn whiteouts_and_replacements() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("a/sub")).unwrap();
+        fs::write(root.join("a/b"), "b").unwrap();
+        fs::write(root.join("a/sub/c"), "c").unwrap();
+        fs::write(root.join("d"), "d").unwrap();
+        fs::create_dir_all(root.join("e/f")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("l")).unwrap();
+        let tar = raw_tar(&[
+            ("a/", EntryType::Directory, "", b""),
+            ("a/-new", EntryType::Regular, "", b"n"),
+            ("a/.wh..wh..opq", EntryType::Regular, "", b""),
+            (".wh.d", EntryType::Regular, "", b""),
+            ("e", EntryType::Regular, "", b"now a file"),
+            // Replaces the symlink itself, never writes through it.
+            ("l", EntryType::Regular, "", b"plain"),
+            ("hl", EntryType::Link, "e", b""),
+        ]);
+        apply_bytes(&tar, root).unwrap();
+        let mut names: Vec<_> = fs::read_dir(root.join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["-new"]);
+        assert!(!root.join("d").exists());
+        assert_eq!(fs::read_to_string(root.join("e")).unwrap(), "now a file");
+        assert_eq!(fs::read_to_string(root.join("l")).unwrap(), "plain");
+        assert!(!fs::symlink_metadata(root.join("l")).unwrap().is_symlink());
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            fs::metadata(root.join("hl")).unwrap().ino(),
+            fs::metadata(root.join("e")).unwrap().ino()
+        );
+    }
+
+    #[test]
+    fn compression_names() {
+        assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd);
+        assert_eq!(
+            "gzip".parse::<Compression>().unwrap().media_type(),
+            MEDIA_LAYER_GZIP
+        );
+        let e = "lz4".parse::<Compression>().unwrap_err();
+        assert!(e.downcast_ref::<InputError>().is_some());
+    }
+}
