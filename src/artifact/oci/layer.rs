@@ -134,12 +134,14 @@ impl<W: Write> Encoder<W> {
     }
 }
 
-/// The tar name of `rel` (`./` prefix, `/` suffix for directories).
+/// The tar name of `rel`: as is (`/` suffix for directories), the root as
+/// `./`. No `./` prefix elsewhere, so entry names and hard-link targets
+/// read the same.
 fn tar_name(rel: &str, dir: bool) -> String {
     match (rel.is_empty(), dir) {
         (true, _) => "./".to_string(),
-        (false, true) => format!("./{rel}/"),
-        (false, false) => format!("./{rel}"),
+        (false, true) => format!("{rel}/"),
+        (false, false) => rel.to_string(),
     }
 }
 
@@ -178,7 +180,7 @@ pub fn write(
                     Some((p, b)) => (format!("{p}/"), b),
                     None => (String::new(), e.rel.as_str()),
                 };
-                w.empty_file(&format!("./{parent}.wh.{base}"))?;
+                w.empty_file(&format!("{parent}.wh.{base}"))?;
             }
         }
     }
@@ -490,8 +492,11 @@ fn remove(p: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// (name, type, link target, content).
+    type Raw<'a> = (&'a str, EntryType, &'a str, &'a [u8]);
+
     /// A tar with raw names (the tar crate's builder refuses hostile ones).
-    fn raw_tar(entries: &[(&str, EntryType, &str, &[u8])]) -> Vec<u8> {
+    fn raw_tar(entries: &[Raw]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, kind, link, data) in entries {
             let mut h = tar::Header::new_gnu();
@@ -521,7 +526,7 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(&outside).unwrap();
         let abs = format!("{}/abs", outside.display());
-        let cases: Vec<Vec<(&str, EntryType, &str, &[u8])>> = vec![
+        let cases: Vec<Vec<Raw>> = vec![
             vec![("../outside/x", EntryType::Regular, "", b"x")],
             vec![("a/../../outside/x", EntryType::Regular, "", b"x")],
             vec![(abs.as_str(), EntryType::Regular, "", b"x")],
