@@ -421,6 +421,18 @@ fn skopeo_reads_and_copies() {
         .map(|m| m["platform"]["architecture"].as_str().unwrap())
         .collect();
     assert_eq!(archs, ["amd64", "arm64"]);
+    // Without --raw skopeo picks this host's platform from the index.
+    let host = serde_json::json!(if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    });
+    let v: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        &format!("oci:{}:multi", dir.display()),
+    ]))
+    .unwrap();
+    assert_eq!(v["Architecture"], host);
     // The same layout as an oci-archive, twice the same bytes.
     let a1 = t.path().join("a1.tar");
     oci::layout::write_archive(&dir, &a1, EPOCH).unwrap();
@@ -609,4 +621,132 @@ fn big_files_stream() {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap();
     assert!(hwm < 200 * 1024, "peak RSS {hwm} kB");
+}
+
+/// Packages from the fixture repository, unpacked with rpm2cpio and owned
+/// as their RPM headers say.
+fn rpm_tree(root: &Path, names: &[&str]) -> Vec<PackageFiles> {
+    let repo = PathBuf::from(alma_image_builder::plan::fixture_root()).join("repos/main/x86_64");
+    fs::create_dir_all(root).unwrap();
+    let mut out = Vec::new();
+    for n in names {
+        let rpm = fs::read_dir(&repo)
+            .unwrap_or_else(|e| panic!("{}: {e} (set IMAGE_BUILDER_FIXTURE_ROOT)", repo.display()))
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                let f = p.file_name().unwrap().to_string_lossy();
+                f.strip_prefix(&format!("{n}-"))
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .unwrap_or_else(|| panic!("no {n} in {}", repo.display()));
+        let cmd = format!(
+            "cd '{}' && rpm2cpio '{}' | cpio -idm --quiet",
+            root.display(),
+            rpm.display()
+        );
+        tools::run("sh", &["-c", &cmd]).unwrap();
+        let h = alma_image_builder::tree::rpmhdr::read(&rpm).unwrap();
+        out.push(PackageFiles {
+            name: h.name().to_string(),
+            size: h.ints(1009).first().copied().unwrap_or(0), // RPMTAG_SIZE
+            paths: h
+                .files()
+                .unwrap()
+                .into_iter()
+                .map(|f| PathBuf::from(f.path))
+                .collect(),
+        });
+    }
+    let db: Vec<&str> = out.iter().map(|p| p.name.as_str()).collect();
+    put(
+        root,
+        "var/lib/rpm/rpmdb.sqlite",
+        db.join("\n").as_bytes(),
+        0o644,
+        (0, 0),
+    );
+    alma_image_builder::artifact::tar::clamp_mtimes(root, EPOCH).unwrap();
+    out
+}
+
+const RPMS: &[&str] = &[
+    "libc6",
+    "libssl3",
+    "libsystemd-shared",
+    "busybox",
+    "libselinux1",
+    "libpcre2-8-0",
+    "dpkg",
+    "adduser",
+    "debconf",
+    "libacl1",
+    "libcap2",
+    "liblzma5",
+    "libgcrypt20",
+    "libgpg-error0",
+    "libmount1",
+    "libblkid1",
+];
+
+#[test]
+fn fixture_rpms_in_their_layers() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let pkgs = rpm_tree(&root, RPMS);
+    let l = Layout::create(&t.path().join("oci")).unwrap();
+    let o = Opts {
+        max_layers: 8,
+        ..opts()
+    };
+    let (b, m) = build(&l, &root, &pkgs, &o);
+    // Large packages alone (up to 3), 4 bins, the unpackaged layer.
+    assert!((6..=8).contains(&b.layers), "{}", b.layers);
+    // Every file a header lists is in the layer annotated with its package.
+    let mut layer_of: HashMap<String, Vec<String>> = HashMap::new();
+    for d in &m.layers {
+        let owners = image::layer_packages(d).unwrap_or_default();
+        for e in entries(&l, d) {
+            if !e.ends_with('/') {
+                layer_of
+                    .entry(e)
+                    .or_default()
+                    .extend(owners.iter().cloned());
+            }
+        }
+    }
+    let mut checked = 0;
+    for p in &pkgs {
+        for path in &p.paths {
+            let rel = path.to_str().unwrap().trim_start_matches('/');
+            if fs::symlink_metadata(root.join(rel)).is_ok_and(|m| !m.is_dir()) {
+                assert_eq!(
+                    layer_of.get(rel).map(|o| o.contains(&p.name)),
+                    Some(true),
+                    "{rel} of {}",
+                    p.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked} files checked");
+    let out = t.path().join("out");
+    oci::unpack(&l, &b.manifest, &out).unwrap();
+    assert_eq!(describe(&root), describe(&out));
+    // One more package, with the plan: at most two new layers.
+    let root2 = t.path().join("root2");
+    let mut more = RPMS.to_vec();
+    more.push("libreadline8");
+    let pkgs2 = rpm_tree(&root2, &more);
+    let (b2, m2) = build(
+        &l,
+        &root2,
+        &pkgs2,
+        &Opts {
+            previous: Some(&m),
+            ..o
+        },
+    );
+    assert!(b2.layers <= 8);
+    assert!(new_layers(&m, &m2) <= 2, "{}", new_layers(&m, &m2));
 }
