@@ -469,6 +469,8 @@ fn change(root: &Path) -> Vec<PackageFiles> {
     put(root, "etc/hostname", b"other\n", 0o644, (0, 0));
     fs::remove_file(root.join("usr/share/doc/p01/README")).unwrap();
     fs::set_permissions(root.join("usr/bin/p02"), fs::Permissions::from_mode(0o700)).unwrap();
+    // Same size, same (clamped) mtime, other content.
+    put(root, "usr/share/doc/p00/README", b"DOCS", 0o644, (0, 0));
     put(root, "usr/lib/newpkg/lib.so", b"newpkg", 0o755, (0, 0));
     put(
         root,
@@ -483,7 +485,10 @@ fn change(root: &Path) -> Vec<PackageFiles> {
         .map(|p| PackageFiles {
             name: p.clone(),
             size: 1,
-            paths: vec![PathBuf::from(format!("/usr/bin/{p}"))],
+            paths: vec![
+                PathBuf::from(format!("/usr/bin/{p}")),
+                PathBuf::from(format!("/usr/share/doc/{p}/README")),
+            ],
         })
         .collect();
     pkgs.push(PackageFiles {
@@ -509,6 +514,17 @@ fn derive_from_a_base() {
         let desc = l.resolve("base").unwrap();
         let b = oci::unpack(&l, &desc, &r).unwrap();
         assert_eq!(describe(&r), describe(&root));
+        // Nothing changed yet: no new layer, the base's layers as they are.
+        let (same, sm) = build(
+            &l,
+            &r,
+            &pkgs,
+            &Opts {
+                base: Some(&b),
+                ..opts()
+            },
+        );
+        assert_eq!((same.layers, sm.layers), (0, bm.layers.clone()));
         let pkgs = change(&r);
         let (d, m) = build(
             &l,
@@ -553,10 +569,21 @@ fn derive_from_a_base() {
             assert!(un.contains(&want.to_string()), "{want} in {un:?}");
         }
         assert!(
-            !un.iter().any(|e| e.contains("p00") || e.contains("secret")),
+            !un.iter()
+                .any(|e| e.contains("bin/p0") || e.contains("secret") || e.ends_with("lib.so")),
             "{un:?}"
         );
-        assert_eq!(by_pkg.len(), 3, "{by_pkg:?}");
+        assert_eq!(
+            by_pkg["p00"],
+            [
+                "usr/",
+                "usr/share/",
+                "usr/share/doc/",
+                "usr/share/doc/p00/",
+                "usr/share/doc/p00/README"
+            ]
+        );
+        assert_eq!(by_pkg.len(), 4, "{by_pkg:?}");
         // The config keeps the base's and adds ours.
         let c: serde_json::Value = l.read_json(&m.config).unwrap();
         assert_eq!(c["history"].as_array().unwrap().len(), m.layers.len());

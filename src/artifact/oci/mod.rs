@@ -294,6 +294,8 @@ pub fn build_image(layout: &Layout, req: &ImageRequest) -> Result<Built> {
     {
         final_dirs.extend(ancestors(rel));
     }
+    let outer: Vec<&str> = final_dirs.iter().flat_map(|d| ancestors(d)).collect();
+    final_dirs.extend(outer);
     if base.is_none() {
         final_dirs.insert("");
     }
