@@ -433,6 +433,19 @@ fn skopeo_reads_and_copies() {
     ]))
     .unwrap();
     assert_eq!(v["Architecture"], host);
+    // And so does `select`.
+    let arm64 = oci::platform(alma_image_builder::distro::arch::lookup("aarch64").unwrap());
+    let amd64_v2 = oci::platform(alma_image_builder::distro::arch::lookup("x86_64_v2").unwrap());
+    assert_eq!(oci::select(&l, &idx, &arm64).unwrap(), manifests[1]);
+    // x86_64_v2 falls back to the plain amd64 entry.
+    assert_eq!(oci::select(&l, &idx, &amd64_v2).unwrap(), manifests[0]);
+    let s390x = oci::platform(alma_image_builder::distro::arch::lookup("s390x").unwrap());
+    let e = oci::select(&l, &idx, &s390x).unwrap_err();
+    assert!(e.downcast_ref::<InputError>().is_some(), "{e:#}");
+    assert_eq!(
+        oci::select(&l, &manifests[0], &s390x).unwrap(),
+        manifests[0]
+    );
     // The same layout as an oci-archive, twice the same bytes.
     let a1 = t.path().join("a1.tar");
     oci::layout::write_archive(&dir, &a1, EPOCH).unwrap();

@@ -150,6 +150,51 @@ pub fn write_index(layout: &Layout, manifests: &[Descriptor], tag: &str) -> Resu
     Ok(d)
 }
 
+/// The image manifest for `platform` behind `desc`: `desc` itself when it
+/// is a manifest, else the index entry whose os and architecture match
+/// (and variant, when both sides name one), preferring an exact variant
+/// match. For reading a base or the previous build from a layout tag.
+pub fn select(layout: &Layout, desc: &Descriptor, platform: &Platform) -> Result<Descriptor> {
+    let mut d = desc.clone();
+    for _ in 0..4 {
+        if ![MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&d.media_type.as_str()) {
+            return Ok(d);
+        }
+        let index: Index = layout.read_json(&d)?;
+        let fits = |m: &&Descriptor, exact: bool| {
+            m.platform.as_ref().is_some_and(|p| {
+                p.os == platform.os
+                    && p.architecture == platform.architecture
+                    && (p.variant == platform.variant
+                        || (!exact && (p.variant.is_none() || platform.variant.is_none())))
+            })
+        };
+        let found = index
+            .manifests
+            .iter()
+            .find(|m| fits(m, true))
+            .or_else(|| index.manifests.iter().find(|m| fits(m, false)));
+        match found {
+            Some(m) => d = m.clone(),
+            None => bail!(InputError(format!(
+                "index {}: no image for {}/{}{}",
+                d.digest,
+                platform.os,
+                platform.architecture,
+                platform
+                    .variant
+                    .as_ref()
+                    .map(|v| format!("/{v}"))
+                    .unwrap_or_default()
+            ))),
+        }
+    }
+    bail!(InputError(format!(
+        "{}: indexes nested too deep",
+        desc.digest
+    )))
+}
+
 /// Where a written path goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Slot {
