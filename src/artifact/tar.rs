@@ -24,16 +24,14 @@ pub fn write(root: &Path, out: &Path, source_date_epoch: i64) -> Result<()> {
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     {
-        let mut w = Writer {
-            tar: tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file())),
-            clamp: source_date_epoch.max(0) as u64,
-            links: HashMap::new(),
-        };
-        w.tar.follow_symlinks(false);
+        let mut w = Writer::new(
+            BufWriter::with_capacity(1 << 20, tmp.as_file()),
+            source_date_epoch,
+            false,
+        );
         w.entry(root, "./")?;
         w.walk(root, "./")?;
-        let mut inner = w.tar.into_inner()?;
-        inner.flush()?;
+        w.finish()?.flush()?;
     }
     use std::os::unix::fs::PermissionsExt;
     tmp.as_file()
@@ -44,15 +42,61 @@ pub fn write(root: &Path, out: &Path, source_date_epoch: i64) -> Result<()> {
     Ok(())
 }
 
-struct Writer<W: Write> {
+/// The entry writer `write` uses, shared with the OCI layer and archive
+/// writers (which pick the entries themselves rather than a whole tree).
+pub(crate) struct Writer<W: Write> {
     tar: tar::Builder<W>,
     clamp: u64,
     /// (device, inode) of multiply-linked files already stored → their name.
     links: HashMap<(u64, u64), String>,
+    /// Store owners as 0, modes as 0644/0755 and no xattrs (for archives
+    /// of files whose host metadata means nothing, e.g. an OCI layout).
+    normalize: bool,
 }
 
 impl<W: Write> Writer<W> {
-    fn walk(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+    pub(crate) fn new(w: W, source_date_epoch: i64, normalize: bool) -> Self {
+        let mut tar = tar::Builder::new(w);
+        tar.follow_symlinks(false);
+        Writer {
+            tar,
+            clamp: source_date_epoch.max(0) as u64,
+            links: HashMap::new(),
+            normalize,
+        }
+    }
+
+    /// Writes the end-of-archive blocks and returns the inner writer.
+    pub(crate) fn finish(self) -> Result<W> {
+        Ok(self.tar.into_inner()?)
+    }
+
+    /// A directory entry with the given metadata (not read from disk) and
+    /// mtime SOURCE_DATE_EPOCH.
+    pub(crate) fn dir(&mut self, name: &str, mode: u32, uid: u64, gid: u64) -> Result<()> {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_mtime(self.clamp);
+        h.set_size(0);
+        self.tar.append_data(&mut h, name, std::io::empty())?;
+        Ok(())
+    }
+
+    /// An empty regular file entry (an OCI whiteout marker).
+    pub(crate) fn empty_file(&mut self, name: &str) -> Result<()> {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_mtime(self.clamp);
+        h.set_size(0);
+        self.tar.append_data(&mut h, name, std::io::empty())?;
+        Ok(())
+    }
+
+    pub(crate) fn walk(&mut self, dir: &Path, prefix: &str) -> Result<()> {
         let mut names: Vec<_> = fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .map(|e| e.map(|e| e.file_name()))
@@ -77,17 +121,24 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    fn entry(&mut self, path: &Path, name: &str) -> Result<()> {
+    /// Stores `path` (read from disk, symlinks not followed) as `name`.
+    pub(crate) fn entry(&mut self, path: &Path, name: &str) -> Result<()> {
         let md =
             fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
         let ft = md.file_type();
         let mut h = Header::new_gnu();
-        h.set_mode(md.mode() & 0o7777);
-        h.set_uid(md.uid() as u64);
-        h.set_gid(md.gid() as u64);
+        if self.normalize {
+            h.set_mode(if ft.is_dir() { 0o755 } else { 0o644 });
+            h.set_uid(0);
+            h.set_gid(0);
+        } else {
+            h.set_mode(md.mode() & 0o7777);
+            h.set_uid(md.uid() as u64);
+            h.set_gid(md.gid() as u64);
+            self.xattrs(path)?;
+        }
         h.set_mtime((md.mtime().max(0) as u64).min(self.clamp));
         h.set_size(0);
-        self.xattrs(path)?;
         if ft.is_file() && md.nlink() > 1 {
             let key = (md.dev(), md.ino());
             if let Some(first) = self.links.get(&key) {
@@ -171,7 +222,8 @@ pub fn clamp_mtimes(root: &Path, epoch: i64) -> Result<()> {
     set_time(root, fs::symlink_metadata(root)?.mtime().min(epoch))
 }
 
-fn set_time(p: &Path, t: i64) -> Result<()> {
+/// Sets atime and mtime of `p` itself (a symlink is not followed).
+pub(crate) fn set_time(p: &Path, t: i64) -> Result<()> {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())?;
     let ts = libc::timespec {
         tv_sec: t as libc::time_t,
