@@ -448,7 +448,9 @@ fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     let work = t.path();
     let (key_path, pub_path) = cosign_key::genkey(&work.join("key"), b"pw").unwrap();
     let key = cosign_key::load(&key_path, Some(b"pw")).unwrap();
-    let (_, other_pub) = cosign_key::genkey(&work.join("other"), b"").unwrap();
+    let (second_path, second_pub) = cosign_key::genkey(&work.join("second"), b"").unwrap();
+    let second = cosign_key::load(&second_path, Some(b"")).unwrap();
+    let (_, stranger_pub) = cosign_key::genkey(&work.join("stranger"), b"").unwrap();
     let scope = |repo: &str| format!("{}/{repo}", reg.host);
 
     // Signed image: the signature image goes to the cosign tag.
@@ -460,6 +462,9 @@ fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     let again =
         sign::write_signature(&work.join("sig2"), &scope("test/img"), &digest, &key).unwrap();
     assert_eq!(again, sig);
+    // A second key's signature joins the first under the same tag.
+    let sig = sign::write_signature(&sig_layout, &scope("test/img"), &digest, &second).unwrap();
+    assert_eq!(sig.tag, again.tag);
     push_signature(&reg, &sig_layout, &sig.tag, "test/img", &sig.tag);
     let pushed = skopeo(&[
         "inspect",
@@ -478,18 +483,23 @@ fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     // carries, finds our signature at the cosign tag and parses it.
     let good = policy_dirs(work, "good", &scope("test/img"), &pub_path);
     let sigs = fetched_signatures(&reg, work, &good.1, "test/img");
-    assert_eq!(sigs.len(), 1, "{sigs:?}");
-    let (mime, payload, annotations) = &sigs[0];
-    assert_eq!(mime, sign::SIMPLE_SIGNING_MEDIA_TYPE);
-    assert_eq!(payload, &sign::payload(&scope("test/img"), &digest));
-    let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
-    assert_eq!(
-        v["critical"]["image"]["docker-manifest-digest"],
-        digest.as_str()
-    );
-    let sig_b64 = annotations[sign::SIGNATURE_ANNOTATION].as_str().unwrap();
-    assert!(openssl_verifies(work, &pub_path, payload, sig_b64));
-    assert!(!openssl_verifies(work, &other_pub, payload, sig_b64));
+    assert_eq!(sigs.len(), 2, "{sigs:?}");
+    for ((mime, payload, annotations), (signer, not_signer)) in sigs
+        .iter()
+        .zip([(&pub_path, &second_pub), (&second_pub, &pub_path)])
+    {
+        assert_eq!(mime, sign::SIMPLE_SIGNING_MEDIA_TYPE);
+        assert_eq!(payload, &sign::payload(&scope("test/img"), &digest));
+        let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        assert_eq!(
+            v["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+        let sig_b64 = annotations[sign::SIGNATURE_ANNOTATION].as_str().unwrap();
+        assert!(openssl_verifies(work, signer, payload, sig_b64));
+        assert!(!openssl_verifies(work, not_signer, payload, sig_b64));
+        assert!(!openssl_verifies(work, &stranger_pub, payload, sig_b64));
+    }
     // Without that registries.d file nothing is looked up.
     let empty_regd = work.join("empty-registries.d");
     std::fs::create_dir_all(&empty_regd).unwrap();
@@ -516,7 +526,10 @@ fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     }
 
     // A skopeo that verifies: the full matrix.
-    let wrong_key = policy_dirs(work, "wrong-key", &scope("test/img"), &other_pub);
+    let by_second = policy_dirs(work, "second", &scope("test/img"), &second_pub);
+    pull_verified(&reg, work, &by_second, "test/img")
+        .unwrap_or_else(|e| panic!("second signature rejected: {e:#}"));
+    let wrong_key = policy_dirs(work, "wrong-key", &scope("test/img"), &stranger_pub);
     let e = format!(
         "{:#}",
         pull_verified(&reg, work, &wrong_key, "test/img").unwrap_err()

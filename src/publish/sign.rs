@@ -78,17 +78,24 @@ pub fn write_signature(
     layout::init(layout_dir)?;
     let mut layer = layout::write_blob(layout_dir, SIMPLE_SIGNING_MEDIA_TYPE, &payload)?;
     layer.annotations = Some([(SIGNATURE_ANNOTATION.to_string(), signature)].into());
+    // Signatures already under this tag (another key's, or fetched from
+    // the registry before re-signing) stay, as with `cosign sign`;
+    // the same signature twice is kept once.
+    let mut layers = existing_signatures(layout_dir, &tag)?;
+    if !layers.contains(&layer) {
+        layers.push(layer);
+    }
     let config = layout::write_blob(
         layout_dir,
         layout::OCI_CONFIG,
-        &config_json(&layer.digest).into_bytes(),
+        &config_json(&layers).into_bytes(),
     )?;
     let manifest = layout::Manifest {
         schema_version: 2,
         media_type: layout::OCI_MANIFEST.into(),
         artifact_type: None,
         config,
-        layers: vec![layer],
+        layers,
         subject: None,
         annotations: None,
     };
@@ -99,12 +106,42 @@ pub fn write_signature(
     })
 }
 
-/// The image config of a signature image: an empty image whose one layer
-/// is the payload (as go-containerregistry's `empty.Image` plus a layer
+/// The signature layers of the manifest tagged `tag` in the layout, if
+/// any (other layers are dropped: a signature image holds only these).
+fn existing_signatures(layout_dir: &Path, tag: &str) -> Result<Vec<layout::Descriptor>> {
+    let Some(bytes) = layout::manifest_by_ref(layout_dir, tag)? else {
+        return Ok(Vec::new());
+    };
+    #[derive(serde::Deserialize)]
+    struct Layers {
+        #[serde(default)]
+        layers: Vec<layout::Descriptor>,
+    }
+    let m: Layers = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the signature image tagged {tag} in {} does not parse: {e}",
+            layout_dir.display()
+        )
+    })?;
+    Ok(m.layers
+        .into_iter()
+        .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+        .collect())
+}
+
+/// The image config of a signature image: an empty image whose layers are
+/// the payloads (as go-containerregistry's `empty.Image` plus layers
 /// gives, with its zero timestamps, so the bytes never depend on time).
-fn config_json(payload_digest: &str) -> String {
+fn config_json(layers: &[layout::Descriptor]) -> String {
+    let zero = "\"created\":\"0001-01-01T00:00:00Z\"";
+    let history = vec![format!("{{{zero}}}"); layers.len()].join(",");
+    let diff_ids = layers
+        .iter()
+        .map(|l| format!("\"{}\"", l.digest))
+        .collect::<Vec<_>>()
+        .join(",");
     format!(
-        "{{\"architecture\":\"\",\"created\":\"0001-01-01T00:00:00Z\",\"history\":[{{\"created\":\"0001-01-01T00:00:00Z\"}}],\"os\":\"\",\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[\"{payload_digest}\"]}},\"config\":{{}}}}"
+        "{{\"architecture\":\"\",{zero},\"history\":[{history}],\"os\":\"\",\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{diff_ids}]}},\"config\":{{}}}}"
     )
 }
 
@@ -154,7 +191,7 @@ fn check_repository(r: &str) -> Result<()> {
 /// never sees half a blob or half an index.
 pub(crate) mod layout {
     use anyhow::{Context, Result};
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
     use sha2::{Digest, Sha256};
     use std::collections::BTreeMap;
     use std::io::Write;
@@ -166,7 +203,7 @@ pub(crate) mod layout {
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
     /// An OCI content descriptor.
-    #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
     #[serde(rename_all = "camelCase")]
     pub struct Descriptor {
         pub media_type: String,
@@ -224,6 +261,38 @@ pub(crate) mod layout {
             artifact_type: None,
             annotations: None,
         })
+    }
+
+    /// The bytes of the manifest `index.json` names `ref_name`, if any
+    /// (checked against its digest).
+    pub fn manifest_by_ref(dir: &Path, ref_name: &str) -> Result<Option<Vec<u8>>> {
+        let index_path = dir.join("index.json");
+        let index: serde_json::Value = match std::fs::read(&index_path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .with_context(|| format!("parsing {}", index_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", index_path.display())),
+        };
+        let pointer = format!("/annotations/{}", REF_NAME.replace('/', "~1"));
+        let Some(digest) = index
+            .get("manifests")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+            .find(|e| e.pointer(&pointer).and_then(|n| n.as_str()) == Some(ref_name))
+            .and_then(|e| e.get("digest"))
+            .and_then(|d| d.as_str())
+        else {
+            return Ok(None);
+        };
+        let hex = super::check_digest(digest)
+            .with_context(|| format!("{} names {ref_name}", index_path.display()))?;
+        let path = dir.join("blobs/sha256").join(hex);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if self::digest(&bytes) != digest {
+            anyhow::bail!("{} does not match its digest", path.display());
+        }
+        Ok(Some(bytes))
     }
 
     /// Stores `manifest` and lists it in `index.json`, under `ref_name`
@@ -332,6 +401,37 @@ mod tests {
         ] {
             assert!(check_repository(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn signatures_accumulate_under_one_tag() {
+        use super::super::cosign_key;
+        let dir = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let (k1, _) = cosign_key::genkey(&t.path().join("1"), b"").unwrap();
+        let (k2, _) = cosign_key::genkey(&t.path().join("2"), b"").unwrap();
+        let k1 = cosign_key::load(&k1, Some(b"")).unwrap();
+        let k2 = cosign_key::load(&k2, Some(b"")).unwrap();
+        let read = |digest: &str| -> serde_json::Value {
+            let b = std::fs::read(dir.path().join("blobs/sha256").join(&digest[7..])).unwrap();
+            serde_json::from_slice(&b).unwrap()
+        };
+        let layers =
+            |s: &SignatureImage| read(&s.manifest_digest)["layers"].as_array().unwrap().len();
+        let a = write_signature(dir.path(), "x.io/a", D, &k1).unwrap();
+        assert_eq!(layers(&a), 1);
+        let b = write_signature(dir.path(), "x.io/a", D, &k2).unwrap();
+        assert_eq!(b.tag, a.tag);
+        assert_eq!(layers(&b), 2);
+        let c = write_signature(dir.path(), "x.io/a", D, &k1).unwrap();
+        assert_eq!(c, b, "the same signature again changes nothing");
+        let config = read(
+            read(&b.manifest_digest)["config"]["digest"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+        assert_eq!(config["history"].as_array().unwrap().len(), 2);
     }
 
     #[test]
