@@ -647,7 +647,9 @@ fn sbom_artifact_refers_to_the_image_and_is_deterministic() {
     // index.json names it after the subject; skopeo reads the layout.
     let tag = format!("sha256-{}.sbom", &subject.digest[7..]);
     let index = json(&a.join("index.json"));
-    let entry = &index["manifests"][0];
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the artifact and the referrers index");
+    let entry = &entries[0];
     assert_eq!(entry["digest"], digest.as_str());
     assert_eq!(entry["artifactType"], "application/spdx+json");
     assert_eq!(
@@ -684,6 +686,41 @@ fn sbom_artifact_refers_to_the_image_and_is_deterministic() {
             std::fs::read(path).unwrap()
         );
     }
+
+    // The referrers index (distribution spec 1.1 tag schema, for
+    // registries without the referrers API) at `sha256-HEX` lists the
+    // artifact: what referrers-aware clients read from such a registry.
+    let referrers_tag = format!("sha256-{}", &subject.digest[7..]);
+    let referrers_raw = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:{referrers_tag}", a.display()),
+    ]);
+    let referrers: serde_json::Value = serde_json::from_str(&referrers_raw).unwrap();
+    assert_eq!(
+        referrers["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(referrers["manifests"].as_array().unwrap().len(), 1);
+    let r = &referrers["manifests"][0];
+    assert_eq!(r["digest"], digest.as_str());
+    assert_eq!(r["size"], raw.len());
+    assert_eq!(r["artifactType"], "application/spdx+json");
+    assert_eq!(r["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    // Attaching again (same files) changes nothing: one referrer.
+    assert_eq!(
+        attach::sbom_artifact(&a, &subject, &spdx, &cdx).unwrap(),
+        digest
+    );
+    let again = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:{referrers_tag}", a.display()),
+    ]);
+    assert_eq!(again, referrers_raw);
+    // (Not pushed with skopeo here: 1.9 re-encodes an index on copy and
+    // drops the descriptors' artifactType; the registry client pushes
+    // these bytes as they are.)
 
     // A file that is not JSON is refused before anything is written.
     std::fs::write(&cdx, b"not json").unwrap();

@@ -34,7 +34,8 @@ pub struct Subject {
 /// Writes the SBOM artifact for `subject` into the OCI layout
 /// `layout_dir` (created if missing) and returns the artifact manifest's
 /// digest. In `index.json` it is named `sha256-HEX.sbom` after the
-/// subject's digest, which is also a tag it can be pushed under.
+/// subject's digest (a tag it can be pushed under), and it is listed in
+/// the subject's referrers index, `sha256-HEX` (see `add_referrer`).
 pub fn sbom_artifact(
     layout_dir: &Path,
     subject: &Subject,
@@ -73,6 +74,44 @@ pub fn sbom_artifact(
         }),
         annotations: None,
     };
-    let desc = layout::put_manifest(layout_dir, &manifest, Some(&format!("sha256-{hex}.sbom")))?;
+    let mut desc =
+        layout::put_manifest(layout_dir, &manifest, Some(&format!("sha256-{hex}.sbom")))?;
+    desc.annotations = None;
+    add_referrer(layout_dir, hex, desc.clone())?;
     Ok(desc.digest)
+}
+
+/// Adds `referrer` to the referrers index of the subject `sha256:HEX`:
+/// the OCI index the distribution spec (1.1, "referrers tag schema")
+/// keeps at the tag `sha256-HEX` for registries without the referrers
+/// API, such as distribution 2.8. Referrers already listed in the
+/// layout's index for that tag are kept; pushing that tag (with its
+/// manifests) makes the SBOM discoverable from the image digest.
+pub fn add_referrer(
+    layout_dir: &Path,
+    subject_hex: &str,
+    referrer: layout::Descriptor,
+) -> Result<String> {
+    let tag = format!("sha256-{subject_hex}");
+    let mut manifests: Vec<layout::Descriptor> = match layout::manifest_by_ref(layout_dir, &tag)? {
+        Some(bytes) => {
+            #[derive(serde::Deserialize)]
+            struct Index {
+                #[serde(default)]
+                manifests: Vec<layout::Descriptor>,
+            }
+            serde_json::from_slice::<Index>(&bytes)
+                .with_context(|| {
+                    format!(
+                        "the referrers index {tag} in {} does not parse",
+                        layout_dir.display()
+                    )
+                })?
+                .manifests
+        }
+        None => Vec::new(),
+    };
+    manifests.retain(|m| m.digest != referrer.digest);
+    manifests.push(referrer);
+    Ok(layout::put_index(layout_dir, manifests, Some(&tag))?.digest)
 }

@@ -306,6 +306,35 @@ pub(crate) mod layout {
         let bytes = serde_json::to_vec(manifest)?;
         let mut desc = write_blob(dir, &manifest.media_type, &bytes)?;
         desc.artifact_type = manifest.artifact_type.clone();
+        record(dir, desc, ref_name)
+    }
+
+    /// Stores an OCI index of `manifests` and lists it in `index.json`
+    /// like `put_manifest`.
+    pub fn put_index(
+        dir: &Path,
+        manifests: Vec<Descriptor>,
+        ref_name: Option<&str>,
+    ) -> Result<Descriptor> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Index {
+            schema_version: u32,
+            media_type: &'static str,
+            manifests: Vec<Descriptor>,
+        }
+        let bytes = serde_json::to_vec(&Index {
+            schema_version: 2,
+            media_type: OCI_INDEX,
+            manifests,
+        })?;
+        let desc = write_blob(dir, OCI_INDEX, &bytes)?;
+        record(dir, desc, ref_name)
+    }
+
+    /// Lists `desc` in `index.json`, named `ref_name` when given
+    /// (replacing what had that name); other entries are kept.
+    fn record(dir: &Path, mut desc: Descriptor, ref_name: Option<&str>) -> Result<Descriptor> {
         if let Some(r) = ref_name {
             desc.annotations = Some([(REF_NAME.to_string(), r.to_string())].into());
         }
