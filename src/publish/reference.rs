@@ -292,6 +292,32 @@ impl Reference {
     }
 }
 
+impl Reference {
+    /// A docker reference pinned to `digest` (its tag dropped); layouts
+    /// and archives are returned as they are (they are read by tag).
+    pub fn with_digest(&self, d: &str) -> Reference {
+        let mut r = self.clone();
+        if let Reference::Docker { tag, digest, .. } = &mut r {
+            *tag = None;
+            *digest = Some(d.to_string());
+        }
+        r
+    }
+
+    /// `HOST/REPOSITORY` of a docker reference: the identity signatures
+    /// and the image's own verification policy name.
+    pub fn repository_name(&self) -> Option<String> {
+        match self {
+            Reference::Docker {
+                registry,
+                repository,
+                ..
+            } => Some(format!("{registry}/{repository}")),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -4,24 +4,63 @@
 //! libsolv can read its rpm database the way dnf reads @System.
 
 use super::lockfile::LockedBase;
+use crate::artifact::oci;
 use crate::fetch::Cache;
 use crate::plan::ArchPlan;
-use anyhow::Result;
+use crate::publish::{reference, registry};
+use anyhow::{Context, Result};
 
 /// A base image unpacked far enough to read its rpm database.
 pub struct Installed {
     pub locked: LockedBase,
-    /// A root holding (at least) the base's rpm database.
+    /// The base image's root filesystem.
     pub root: tempfile::TempDir,
 }
 
-/// Reads the base image `reference` for arch `a`.
-pub fn installed(
-    reference: &str,
-    a: &ArchPlan,
-    tls_verify: bool,
-    cache: &Cache,
-) -> Result<Installed> {
-    let _ = (reference, a, tls_verify, cache);
-    anyhow::bail!("deriving from a base image: being written")
+/// Reads the base image `image` (a `[base] image`: `docker://…`,
+/// `oci:DIR:TAG`, `oci-archive:FILE`, or a bare `HOST/REPO:TAG`) for arch
+/// `a` and pins this arch's manifest digest.
+pub fn installed(image: &str, a: &ArchPlan, tls_verify: bool, cache: &Cache) -> Result<Installed> {
+    let src = reference::parse(&canonical(image))?;
+    let work = tempfile::Builder::new()
+        .prefix("base.")
+        .tempdir_in(&cache.root)?;
+    let layout = oci::layout::Layout::create(&work.path().join("layout"))?;
+    registry::pull(
+        &src,
+        layout.dir(),
+        "base",
+        &registry::Options {
+            tls_verify,
+            authfile: None,
+        },
+    )?;
+    let top = layout.resolve("base")?;
+    let arch = crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
+    let d = oci::select(&layout, &top, &oci::platform(arch))?;
+    let root = tempfile::Builder::new()
+        .prefix("base-root.")
+        .tempdir_in(&cache.root)?;
+    oci::unpack(&layout, &d, root.path())?;
+    crate::report::info(format!("base image {image} for {}: {}", a.arch, d.digest));
+    Ok(Installed {
+        locked: LockedBase {
+            reference: canonical(image),
+            digest: d.digest,
+            packages: 0,
+        },
+        root,
+    })
+}
+
+/// `[base] image` as a transport reference: a bare name is a registry's.
+pub fn canonical(image: &str) -> String {
+    if image.starts_with("docker://")
+        || image.starts_with("oci:")
+        || image.starts_with("oci-archive:")
+    {
+        image.to_string()
+    } else {
+        format!("docker://{image}")
+    }
 }

@@ -129,7 +129,8 @@ pub fn lock(
                         &arch_policy(a),
                         synced.iter().map(|s| s.files.clone()).collect(),
                     )?;
-                    du.set_installed(b.root.path())?;
+                    let mut b = b;
+                    b.locked.packages = du.set_installed(b.root.path())?;
                     (Some(b), Some(du))
                 }
                 None => (None, None),

@@ -27,6 +27,8 @@ pub mod tag {
     pub const EPOCH: u32 = 1003;
     pub const SUMMARY: u32 = 1004;
     pub const BUILDTIME: u32 = 1006;
+    /// Installed size in bytes (`LONGSIZE` above 4 GiB).
+    pub const SIZE: u32 = 1009;
     pub const VENDOR: u32 = 1011;
     pub const LICENSE: u32 = 1014;
     pub const URL: u32 = 1020;

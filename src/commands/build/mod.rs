@@ -5,6 +5,8 @@
 //! stage has not landed stop the build after fetch with a build error that
 //! says so (exit 1), having written nothing at the output path.
 
+mod oci;
+
 use super::{load, print_json_line, Ctx};
 use crate::artifact;
 use crate::cli::BuildArgs;
@@ -72,7 +74,10 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
         .iter()
         .flat_map(|a| a.outputs.iter().map(move |o| (a, o)))
         .filter(|(_, o)| {
-            !(matches!(o.kind, OutputType::Tar | OutputType::Directory) || o.kind.is_disk())
+            !(matches!(
+                o.kind,
+                OutputType::Tar | OutputType::Directory | OutputType::Oci
+            ) || o.kind.is_disk())
         })
         .map(|(a, o)| format!("{}/{} ({})", a.arch, o.name, o.kind))
         .collect();
@@ -80,7 +85,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
         let n: usize = fetched.iter().map(|f| f.2.len()).sum();
         bail!(
             "{n} packages are resolved, fetched and verified in {}; the artifact stage for {} \
-             (disk images: issue 5, bootc/OCI: issue 6) has not landed yet",
+             (ostree commits and ISOs) has not landed yet",
             cache.root.display(),
             pending.join(", ")
         );
@@ -96,6 +101,29 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    if p.base_image.is_some() {
+        if let Some(o) = p
+            .arches
+            .iter()
+            .flat_map(|a| &a.outputs)
+            .find(|o| o.kind != OutputType::Oci)
+        {
+            return Err(InputError(format!(
+                "{}: [base] derives bootc images; output {} ({}) cannot be built from a base image yet",
+                doc.file(),
+                o.name,
+                o.kind
+            ))
+            .into());
+        }
+    }
+    if args.sign_key.is_some() && args.push.is_none() {
+        return Err(InputError(
+            "--sign-key signs what --push pushes: pass --push docker://HOST/REPO:TAG".into(),
+        )
+        .into());
+    }
+    let mut sessions = oci::Sessions::new();
     for a in &p.arches {
         for o in &a.outputs {
             let rpms = &fetched
@@ -103,6 +131,27 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
                 .find(|f| f.0 == a.arch && f.1 == o.name)
                 .expect("fetched every target")
                 .2;
+            if o.kind == OutputType::Oci {
+                let target = lock
+                    .target(&a.arch, &o.name)
+                    .expect("stale() checked every target");
+                oci::build_arch(
+                    ctx,
+                    args,
+                    &mut sessions,
+                    &oci::ArchInput {
+                        doc: &doc,
+                        plan: &p,
+                        arch: a,
+                        output: o,
+                        rpms,
+                        target,
+                        manifest_dir: &manifest_dir,
+                        distro,
+                    },
+                )?;
+                continue;
+            }
             let work = tempfile::Builder::new()
                 .prefix(".image-builder.")
                 .tempdir_in(&args.output_dir)?;
@@ -217,7 +266,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
             }
         }
     }
-    Ok(())
+    oci::finish(ctx, args, sessions)
 }
 
 /// The SBOM's view of a finished tree: every installed package's header
