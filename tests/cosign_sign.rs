@@ -11,6 +11,7 @@ use alma_image_builder::publish::attach::{self, Subject};
 use alma_image_builder::publish::{cosign_key, policy, sign};
 use alma_image_builder::tools;
 use common::registry::{skopeo, Registry};
+use common::sigstore::{fetched_signatures, openssl_verifies};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -371,76 +372,6 @@ fn pull_verified(
     .map(|_| ())
 }
 
-/// The sigstore signatures containers/image fetched for `repo:v1` with
-/// the registries.d configuration in `regd`: copied to a `dir:` layout,
-/// each is stored as `signature-N`, `\0sigstore-json\n` and JSON
-/// {mimeType, payload (base64), annotations}. Returns (mime type,
-/// payload, annotations).
-fn fetched_signatures(
-    reg: &Registry,
-    work: &Path,
-    regd: &Path,
-    repo: &str,
-) -> Vec<(String, Vec<u8>, serde_json::Value)> {
-    use base64::Engine;
-    let out = tempfile::tempdir_in(work).unwrap();
-    skopeo(&[
-        "--registries.d",
-        regd.to_str().unwrap(),
-        "copy",
-        "--src-tls-verify=false",
-        &reg.docker_ref(&format!("{repo}:v1")),
-        &format!("dir:{}", out.path().display()),
-    ]);
-    let mut sigs = Vec::new();
-    for n in 1.. {
-        let Ok(bytes) = std::fs::read(out.path().join(format!("signature-{n}"))) else {
-            break;
-        };
-        let body = bytes.strip_prefix(b"\0sigstore-json\n").unwrap_or_else(|| {
-            panic!(
-                "not a sigstore signature: {:?}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
-        let payload = base64::engine::general_purpose::STANDARD
-            .decode(v["payload"].as_str().unwrap())
-            .unwrap();
-        sigs.push((
-            v["mimeType"].as_str().unwrap().to_string(),
-            payload,
-            v["annotations"].clone(),
-        ));
-    }
-    sigs
-}
-
-/// `openssl dgst -verify`: does `sig_b64` verify over `payload` with `pub_path`?
-fn openssl_verifies(work: &Path, pub_path: &Path, payload: &[u8], sig_b64: &str) -> bool {
-    use base64::Engine;
-    let d = tempfile::tempdir_in(work).unwrap();
-    let (p, s) = (d.path().join("payload"), d.path().join("sig"));
-    std::fs::write(&p, payload).unwrap();
-    std::fs::write(
-        &s,
-        base64::engine::general_purpose::STANDARD
-            .decode(sig_b64)
-            .unwrap(),
-    )
-    .unwrap();
-    let args = [
-        "dgst",
-        "-sha256",
-        "-verify",
-        pub_path.to_str().unwrap(),
-        "-signature",
-        s.to_str().unwrap(),
-        p.to_str().unwrap(),
-    ];
-    tools::run("openssl", &args).is_ok()
-}
-
 #[test]
 fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     let reg = Registry::start();
@@ -482,7 +413,7 @@ fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     // pulls go through), switched on by the registries.d file the image
     // carries, finds our signature at the cosign tag and parses it.
     let good = policy_dirs(work, "good", &scope("test/img"), &pub_path);
-    let sigs = fetched_signatures(&reg, work, &good.1, "test/img");
+    let sigs = fetched_signatures(&reg.docker_ref("test/img:v1"), work, &good.1);
     assert_eq!(sigs.len(), 2, "{sigs:?}");
     for ((mime, payload, annotations), (signer, not_signer)) in sigs
         .iter()
@@ -506,7 +437,7 @@ fn skopeo_fetches_our_signatures_and_applies_the_image_policy() {
     // Without that registries.d file nothing is looked up.
     let empty_regd = work.join("empty-registries.d");
     std::fs::create_dir_all(&empty_regd).unwrap();
-    assert!(fetched_signatures(&reg, work, &empty_regd, "test/img").is_empty());
+    assert!(fetched_signatures(&reg.docker_ref("test/img:v1"), work, &empty_regd).is_empty());
 
     // The policy the image carries, evaluated by skopeo.
     push_image(&reg, work, "test/unsigned");

@@ -4,31 +4,10 @@
 
 mod common;
 
-use common::cli::{image_builder, text};
+use common::cli::{s, text, Env};
 use common::fixtures::fixture_root;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        fixture_root();
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn manifest(&self, name: &str, body: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, body).unwrap();
-        p
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        image_builder(self.dir.path(), args)
-    }
-}
+use std::path::Path;
+use std::process::Command;
 
 const BASE: &str = r#"name = "locktest"
 distro = "fixture"
@@ -40,10 +19,6 @@ name = "fixture-weak"
 [[output]]
 type = "tar"
 "#;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn lock_writes_a_lockfile_that_round_trips_and_checks() {

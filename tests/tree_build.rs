@@ -6,38 +6,9 @@
 
 mod common;
 
-use common::cli::{image_builder, text};
-use common::fixtures::fixture_root;
-use std::path::{Path, PathBuf};
+use common::cli::{s, text, Env};
+use std::path::Path;
 use std::process::{Command, Output};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        fixture_root();
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn manifest(&self, name: &str, body: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, body).unwrap();
-        p
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        image_builder(self.dir.path(), args)
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn rpm_q(root: &Path, args: &[&str]) -> Output {
     Command::new("rpm")

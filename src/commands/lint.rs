@@ -12,19 +12,59 @@ use crate::cli::LintArgs;
 use crate::error::InputError;
 use anyhow::{anyhow, Result};
 use serde_json::json;
+use std::path::Path;
+
+/// Lints every image of an OCI archive or layout (one per arch), each
+/// unpacked into a scratch root; findings of a multi-arch image name
+/// their arch.
+fn lint_image(path: &Path, is_layout: bool) -> Result<Vec<bootc::Finding>> {
+    use crate::artifact::oci;
+    let scratch = tempfile::tempdir()?;
+    let layout = if is_layout {
+        oci::layout::Layout::open(path)?
+    } else {
+        oci::layout::read_archive(path, &scratch.path().join("layout"))?
+    };
+    let index = layout.index()?;
+    let [top] = index.manifests.as_slice() else {
+        return Err(InputError(format!(
+            "{}: expected one image (tag) in the OCI index, found {}",
+            path.display(),
+            index.manifests.len()
+        ))
+        .into());
+    };
+    let images: Vec<oci::image::Descriptor> = if top.media_type.contains("index") {
+        layout.read_json::<oci::image::Index>(top)?.manifests
+    } else {
+        vec![top.clone()]
+    };
+    let mut out = vec![];
+    for (n, d) in images.iter().enumerate() {
+        let root = scratch.path().join(format!("root-{n}"));
+        oci::unpack(&layout, d, &root)?;
+        let arch = d.platform.as_ref().map(|p| p.architecture.clone());
+        for mut f in bootc::lint(&root)? {
+            if let (Some(a), true) = (&arch, images.len() > 1) {
+                f.message = format!("[{a}] {}", f.message);
+            }
+            out.push(f);
+        }
+        std::fs::remove_dir_all(&root)?;
+    }
+    Ok(out)
+}
 
 pub fn run(ctx: Ctx, args: &LintArgs) -> Result<()> {
     let path = &args.path;
     let md = std::fs::metadata(path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
-    // An OCI layout (a directory with `oci-layout`) or archive (a file).
-    if !md.is_dir() || path.join("oci-layout").exists() {
-        return Err(InputError(format!(
-            "{}: lint an OCI image: not yet (lint the tree: build it with --type directory)",
-            path.display()
-        ))
-        .into());
-    }
-    let findings = bootc::lint(path)?;
+    // A tree, or an OCI layout (a directory with `oci-layout`) or archive
+    // (a file): each of its images is unpacked and linted.
+    let findings = if md.is_dir() && !path.join("oci-layout").exists() {
+        bootc::lint(path)?
+    } else {
+        lint_image(path, md.is_dir())?
+    };
     let fatal = findings
         .iter()
         .filter(|f| f.severity == Severity::Fatal)

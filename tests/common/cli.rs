@@ -26,3 +26,34 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A test's own directory: manifests written into it, `image-builder`
+/// run with its cache there.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        fixture_root();
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn path(&self, p: &str) -> std::path::PathBuf {
+        self.dir.path().join(p)
+    }
+    pub fn manifest(&self, name: &str, body: &str) -> std::path::PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        image_builder(self.dir.path(), args)
+    }
+}
+
+/// A path as the `&str` a command line wants.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

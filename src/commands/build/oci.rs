@@ -395,9 +395,18 @@ fn publish_session(
             )
             .into());
         };
-        let sig = publish::sign::write_signature(s.layout.dir(), &identity, &top.digest, &key)?;
-        let r = registry::push(s.layout.dir(), &sig.tag, &dest.with_tag(&sig.tag), &ro)?;
-        report_push(ctx, dest, &r, "signature");
+        // The index and each arch's manifest, as `cosign sign --recursive`:
+        // a pull of one arch from the index is checked against that
+        // arch's own manifest digest.
+        let mut digests = vec![top.digest.clone()];
+        if s.images.len() > 1 {
+            digests.extend(s.images.iter().map(|x| x.1.digest.clone()));
+        }
+        for d in digests {
+            let sig = publish::sign::write_signature(s.layout.dir(), &identity, &d, &key)?;
+            let r = registry::push(s.layout.dir(), &sig.tag, &dest.with_tag(&sig.tag), &ro)?;
+            report_push(ctx, dest, &r, "signature");
+        }
     }
     if matches!(dest, Reference::Docker { .. }) {
         for (desc, [spdx, cdx]) in sboms {
