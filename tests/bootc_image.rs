@@ -1,10 +1,11 @@
 //! bootc images end to end against a real registry on 127.0.0.1: the
 //! fixture composed for x86_64 and aarch64 under one index, linted,
 //! pushed with a cosign-compatible signature and SBOM referrers, read
-//! back and verified by skopeo (sigstoreSigned policy); an unchanged
-//! rebuild uploads no blob and keeps the digest; a derived image from it
-//! adds a package and a file on top of the base's own layers, and adding
-//! one more package changes at most two layers.
+//! back by skopeo, signatures fetched by skopeo and verified (skopeo's
+//! sigstoreSigned verdict where it can give one); a derived image from it adds a package and a file on top of the base's
+//! own layers, pushing only the new ones; its unchanged rebuild uploads no
+//! blob and keeps the digest, and adding one more package changes at most
+//! two layers.
 
 mod common;
 
@@ -279,12 +280,10 @@ fn compose_push_sign_then_derive() {
         "{referrers}"
     );
 
-    // An unchanged rebuild from the lock uploads nothing and keeps the digest.
-    let o = build(&["--locked"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let again = pushed_image(&o);
-    assert_eq!(again["digest"], digest.as_str());
-    assert_eq!(again["blobs_uploaded"], 0, "{again}");
+    // The archive lints clean, each arch unpacked.
+    let l = env.run(&["lint", s(&out.join("fixture-bootc.oci.tar"))]);
+    assert!(l.status.success(), "{}", text(&l));
+    assert!(!text(&l).contains("fatal"), "{}", text(&l));
 
     // Derive: the base's layers as they are, a package and a file on top.
     let derived_manifest = |extra_pkg: &str| {
