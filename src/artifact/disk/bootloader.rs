@@ -370,7 +370,6 @@ pub fn install_bios(
     patch_mbr(&mut mbr, &boot_img, core_lba);
     f.seek(SeekFrom::Start(0))?;
     f.write_all(&mbr)?;
-    f.sync_all()?;
     Ok(())
 }
 

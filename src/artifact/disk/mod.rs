@@ -291,6 +291,11 @@ pub fn convert(raw: &Path, format: &str, out: &Path) -> Result<()> {
     let tmp = out.with_extension("partial");
     let args: Vec<String> = match format {
         "raw" | "ami" => {
+            // Durable before it appears at the output path (qemu-img
+            // flushes its own output for the other formats).
+            std::fs::File::open(raw)
+                .and_then(|f| f.sync_all())
+                .context("flushing the raw image")?;
             std::fs::rename(raw, out).context("moving the raw image into place")?;
             return Ok(());
         }
