@@ -5,7 +5,8 @@
 //!   (shim → GRUB → kernel), and the same image through SeaBIOS;
 //! - a custom-key image (signed UKI) booting with our keys enrolled, refused
 //!   with only Microsoft's keys, and refused once its UKI is altered;
-//! - the aarch64 image under AAVMF.
+//! - the aarch64 image under AAVMF;
+//! - a raw image with swap, /var and /home partitions, all in use in the guest.
 
 mod common;
 
@@ -114,6 +115,25 @@ fn fixture_qcow2_boots_ms_secure_boot_and_bios() {
     .unwrap();
     let o = verify(d.path(), &["--expect", s(&expect), s(&big)]);
     assert!(o.status.success(), "grown root: {}", text(&o));
+}
+
+/// Swap and separate /var and /home partitions: the guest has the swap
+/// active, both filesystems mounted from fstab by UUID, and the rpm
+/// database that moved into /var readable there (qemu-tests/fixture-partitions.toml).
+#[test]
+fn fixture_partitions_swap_and_mounts_in_the_guest() {
+    let d = tempfile::tempdir().unwrap();
+    let img = build(d.path(), &top().join("manifests/fixture/partitions.toml"));
+    assert!(s(&img).ends_with(".raw"), "{}", img.display());
+    let o = verify(
+        d.path(),
+        &[
+            "--expect",
+            s(&top().join("qemu-tests/fixture-partitions.toml")),
+            s(&img),
+        ],
+    );
+    assert!(o.status.success(), "partitions: {}", text(&o));
 }
 
 /// Offset in bytes of the ESP (partition `n`, 1-based) of a raw image.

@@ -2,8 +2,9 @@
 //! GRUB for EFI and BIOS, the kernel) with a stand-in initramfs: the
 //! partition table, every filesystem passing its read-only fsck, the ESP
 //! holding the boot chain and the UUID-finding grub.cfg, BLS entries, the
-//! BIOS core image, qemu-img check of every format, and the same bytes
-//! from two builds.
+//! BIOS core image, qemu-img check of every format, the same bytes from
+//! two builds, and swap plus separate /var and /home filesystems holding
+//! their part of the tree.
 
 mod common;
 
@@ -13,16 +14,11 @@ use alma_image_builder::manifest::validate::Selection;
 use alma_image_builder::plan;
 use common::fixtures::fixture_root;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+/// A shell command through the crate's one process runner; failure
+/// panics with the tail of its stderr.
 fn sh(cmd: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = alma_image_builder::tools::run("sh", &["-c", cmd]).unwrap_or_else(|e| panic!("{e:#}"));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -61,17 +57,17 @@ fn tree(dir: &Path) -> PathBuf {
     t
 }
 
-fn planned_with(xfs: bool) -> plan::BuildPlan {
-    // The fixture qcow2 without its XFS root: ext4 (the fixture default)
-    // is the filesystem whose images are byte-reproducible.
-    let m = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/fixture/qcow2.toml");
+fn planned(name: &str, cut_disk: bool) -> plan::BuildPlan {
+    let m = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests/fixture")
+        .join(name);
     let text = std::fs::read_to_string(&m).unwrap();
-    let text = if xfs {
-        &text[..]
-    } else {
+    let text = if cut_disk {
         &text[..text
             .find("[[customizations.disk.partitions]]")
             .unwrap_or(text.len())]
+    } else {
+        &text[..]
     };
     std::env::set_var("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root());
     let doc = manifest::parse(text, &m).unwrap();
@@ -83,10 +79,16 @@ fn build(dir: &Path) -> (PathBuf, disk::Report) {
 }
 
 fn build_with(dir: &Path, xfs: bool) -> (PathBuf, disk::Report) {
-    let p = planned_with(xfs);
+    // The fixture qcow2 without its XFS root: ext4 (the fixture default)
+    // is the filesystem whose images are byte-reproducible.
+    let t = tree(dir);
+    build_plan(dir, &t, &planned("qcow2.toml", !xfs))
+}
+
+fn build_plan(dir: &Path, t: &Path, p: &plan::BuildPlan) -> (PathBuf, disk::Report) {
     let a = &p.arches[0];
     let o = &a.outputs[0];
-    let t = tree(dir);
+    let t = t.to_path_buf();
     let work = dir.join("work");
     std::fs::create_dir_all(&work).unwrap();
     let distro = alma_image_builder::distro::lookup("fixture")
@@ -120,9 +122,11 @@ fn part(raw: &Path, n: usize, out: &Path) {
     let p = &v["partitiontable"]["partitions"][n - 1];
     let (start, size) = (p["start"].as_u64().unwrap(), p["size"].as_u64().unwrap());
     sh(&format!(
-        "dd if={} of={} bs=512 skip={start} count={size} conv=sparse status=none",
+        "dd if={} of={} bs=1M iflag=skip_bytes,count_bytes skip={} count={} conv=sparse status=none",
         raw.display(),
-        out.display()
+        out.display(),
+        start * 512,
+        size * 512
     ));
 }
 
@@ -292,4 +296,117 @@ fn xfs_root_passes_xfs_repair() {
         root.display()
     ));
     assert!(ls.trim() != "0", "busybox missing from the xfs root");
+}
+
+/// Swap plus /var (ext4) and /home (xfs) partitions from
+/// manifests/fixture/partitions.toml: each has its Discoverable Partitions
+/// type, passes its read-only check and holds what the tree had under its
+/// mountpoint, root keeps only empty mountpoints, and fstab names each by
+/// UUID.
+#[test]
+fn swap_var_and_home_partitions() {
+    let d = tempfile::tempdir().unwrap();
+    let t = tree(d.path());
+    std::fs::create_dir_all(t.join("var/lib/fixture")).unwrap();
+    std::fs::write(t.join("var/lib/fixture/state"), "state\n").unwrap();
+    std::fs::create_dir_all(t.join("home/tester")).unwrap();
+    std::fs::write(t.join("home/tester/.profile"), "export A=1\n").unwrap();
+    let (raw, report) = build_plan(d.path(), &t, &planned("partitions.toml", false));
+
+    let json = sh(&format!("sfdisk --json {}", raw.display()));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let parts = v["partitiontable"]["partitions"].as_array().unwrap();
+    let types: Vec<(String, String)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["type"].as_str().unwrap().to_lowercase(),
+            )
+        })
+        .collect();
+    let want = [
+        ("home", "933ac7e1-2eb4-4f13-b844-0e14e2aef915"),
+        ("var", "4d21b016-b534-45c2-a9fb-5c16e091fd2d"),
+        ("swap", "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"),
+        ("root", "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"),
+    ];
+    for (i, (name, ty)) in want.iter().enumerate() {
+        assert_eq!(types[3 + i], (name.to_string(), ty.to_string()), "{json}");
+    }
+    let uuid = |mp: Option<&str>| {
+        report
+            .extra
+            .iter()
+            .find(|x| x.mountpoint.as_deref() == mp)
+            .unwrap()
+            .uuid
+            .clone()
+    };
+
+    let home = d.path().join("home.img");
+    part(&raw, 4, &home);
+    sh(&format!("xfs_repair -n -f {}", home.display()));
+    let var = d.path().join("var.img");
+    part(&raw, 5, &var);
+    sh(&format!("e2fsck -fn {}", var.display()));
+    let swap = d.path().join("swap.img");
+    part(&raw, 6, &swap);
+    let root = d.path().join("root.img");
+    part(&raw, 7, &root);
+    sh(&format!("e2fsck -fn {}", root.display()));
+    for (img, ty, id) in [
+        (&home, "xfs", uuid(Some("/home"))),
+        (&var, "ext4", uuid(Some("/var"))),
+        (&swap, "swap", uuid(None)),
+    ] {
+        let got = sh(&format!(
+            "blkid -p -o value -s TYPE -s UUID {}",
+            img.display()
+        ));
+        assert_eq!(
+            got.split_whitespace().collect::<Vec<_>>(),
+            [&id[..], ty],
+            "{}",
+            img.display()
+        );
+    }
+    // The swap header: "SWAPSPACE2" at the end of the first 4 KiB page.
+    let magic = sh(&format!(
+        "dd if={} bs=1 skip=4086 count=10 status=none",
+        swap.display()
+    ));
+    assert_eq!(magic, "SWAPSPACE2");
+
+    // Content moved, not copied: root's /var and /home are empty.
+    for dir in ["/var", "/home"] {
+        let ls = sh(&format!(
+            "debugfs -R 'ls {dir}' {} 2>/dev/null",
+            root.display()
+        ));
+        let names: Vec<&str> = ls
+            .split_whitespace()
+            .filter(|w| !w.starts_with('(') && w.parse::<u64>().is_err())
+            .collect();
+        assert_eq!(names, [".", ".."], "root's {dir}: {ls}");
+    }
+    let state = sh(&format!(
+        "debugfs -R 'cat /lib/fixture/state' {} 2>/dev/null",
+        var.display()
+    ));
+    assert_eq!(state, "state\n");
+    let ls = sh(&format!("xfs_db -r -c 'ls /tester' {}", home.display()));
+    assert!(ls.contains(".profile"), "{ls}");
+
+    let fstab = sh(&format!(
+        "debugfs -R 'cat /etc/fstab' {} 2>/dev/null",
+        root.display()
+    ));
+    for line in [
+        format!("UUID={} /home xfs defaults 0 2", uuid(Some("/home"))),
+        format!("UUID={} /var ext4 defaults 0 2", uuid(Some("/var"))),
+        format!("UUID={} none swap defaults 0 0", uuid(None)),
+    ] {
+        assert!(fstab.lines().any(|l| l == line), "{line} missing:\n{fstab}");
+    }
 }

@@ -145,6 +145,11 @@ pub fn check_mountpoint(mp: &str) -> Result<(), String> {
             "the ESP (/boot/efi) is laid out by the boot chain, not a customization".into(),
         );
     }
+    if mp.starts_with("/boot/") {
+        return Err(format!(
+            "mountpoint \"{mp}\" is inside /boot, which the boot chain lays out"
+        ));
+    }
     Ok(())
 }
 
@@ -457,6 +462,7 @@ mod tests {
             "/var/../etc",
             "/home/",
             "/boot/efi",
+            "/boot/grub2",
         ] {
             let fs = [FsRequest {
                 mountpoint: mp.into(),
@@ -469,6 +475,72 @@ mod tests {
                 "{mp}"
             );
         }
+    }
+
+    #[test]
+    fn swap_and_data_partitions_get_dps_types_and_root_stays_last() {
+        let fs = [
+            FsRequest {
+                mountpoint: "swap".into(),
+                minsize: 128 * MIB,
+                fs: Some("swap".into()),
+                label: None,
+            },
+            FsRequest {
+                mountpoint: "/var/log".into(),
+                minsize: 256 * MIB,
+                fs: Some("ext4".into()),
+                label: None,
+            },
+            FsRequest {
+                mountpoint: "/home".into(),
+                minsize: 320 * MIB,
+                fs: None,
+                label: None,
+            },
+        ];
+        let l = decide(&input("x86_64", Firmware::Uefi, &fs)).unwrap();
+        let got: Vec<(Role, &str, Option<&str>, &str)> = l
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.role,
+                    p.type_id.as_str(),
+                    p.mountpoint.as_deref(),
+                    p.fs.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got[2..],
+            [
+                (Role::Data, guid::HOME, Some("/home"), "xfs"),
+                (Role::Data, guid::LINUX_DATA, Some("/var/log"), "ext4"),
+                (Role::Swap, guid::SWAP, None, "swap"),
+                (
+                    Role::Root,
+                    lookup("x86_64").unwrap().root_guid,
+                    Some("/"),
+                    "xfs"
+                ),
+            ]
+        );
+        assert_eq!(l.partitions[3].label, "var-log");
+        // MBR: four primary partitions at most, swap typed 0x82.
+        let mut i = input("x86_64", Firmware::Uefi, &fs);
+        i.table = Some(PartitionTableType::Dos);
+        assert!(decide(&i).unwrap_err().contains("4 primary partitions"));
+        let mut i = input("x86_64", Firmware::Bios, &fs[..2]);
+        i.table = Some(PartitionTableType::Dos);
+        let d = decide(&i).unwrap();
+        assert_eq!(
+            d.partitions
+                .iter()
+                .map(|p| p.type_id.as_str())
+                .collect::<Vec<_>>(),
+            ["0x83", "0x83", "0x82", "0x83"]
+        );
     }
 
     #[test]

@@ -22,6 +22,17 @@ pub struct Uuids {
     pub boot_fs: Option<String>,
     /// FAT volume id as `XXXX-XXXX` is derived from this 8-hex-digit form.
     pub esp: Option<String>,
+    /// Extra data filesystems and swap, in the order fstab lists them.
+    pub extra: Vec<ExtraFs>,
+}
+
+/// A data filesystem (mountpoint set) or swap (no mountpoint) beyond
+/// root, /boot and the ESP.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExtraFs {
+    pub mountpoint: Option<String>,
+    pub fs: String,
+    pub uuid: String,
 }
 
 impl Uuids {
@@ -173,6 +184,16 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
             fstab,
             "UUID={e} /boot/efi vfat umask=0077,shortname=winnt 0 2"
         );
+    }
+    for x in &u.extra {
+        match &x.mountpoint {
+            Some(mp) => {
+                let _ = writeln!(fstab, "UUID={} {mp} {} defaults 0 2", x.uuid, x.fs);
+            }
+            None => {
+                let _ = writeln!(fstab, "UUID={} none swap defaults 0 0", x.uuid);
+            }
+        }
     }
     write(tree, "/etc/fstab", &fstab)?;
 
@@ -349,7 +370,6 @@ pub fn install_bios(
     patch_mbr(&mut mbr, &boot_img, core_lba);
     f.seek(SeekFrom::Start(0))?;
     f.write_all(&mbr)?;
-    f.sync_all()?;
     Ok(())
 }
 

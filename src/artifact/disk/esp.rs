@@ -94,7 +94,6 @@ fn fix_dotdot(image: &Path) -> Result<()> {
         data: (u16_at(14) + bs[16] as u64 * u32_at(36)) * u16_at(11),
     };
     fix_dir(&mut f, &geo, u32_at(44), None, 0)?;
-    f.sync_all()?;
     Ok(())
 }
 

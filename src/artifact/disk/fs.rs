@@ -17,6 +17,9 @@
 //! every path) and the same reproducible tar is unpacked into it with
 //! xattrs. This needs root and a loop device, and XFS stamps inode change
 //! times itself, so xfs images are not byte-reproducible (ext4 ones are).
+//!
+//! swap: `mkswap` on a sparse file of the partition's size with a seeded
+//! UUID; it writes one header page, so the rest stays a hole.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -124,4 +127,26 @@ fn xfs(img: &Path, tar: &Path, uuid: &str, label: &str) -> Result<()> {
     })();
     let _ = std::fs::remove_dir(&mnt);
     r
+}
+
+/// Makes a swap area of `size` bytes at `img` for a kernel with `page`-byte
+/// pages (the signature sits at the end of the first page).
+pub fn swap(img: &Path, size: u64, uuid: &str, label: &str, page: u64) -> Result<()> {
+    let f = std::fs::File::create(img).with_context(|| format!("creating {}", img.display()))?;
+    f.set_len(size)?;
+    drop(f);
+    crate::tools::run(
+        "mkswap",
+        &[
+            "-U",
+            uuid,
+            "-L",
+            label,
+            "--pagesize",
+            &page.to_string(),
+            &img.display().to_string(),
+        ],
+    )
+    .with_context(|| format!("making the {label} swap area"))?;
+    Ok(())
 }

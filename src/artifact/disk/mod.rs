@@ -17,13 +17,15 @@
 pub mod bootloader;
 pub mod esp;
 pub mod fs;
+pub mod split;
 pub mod table;
 pub mod uki;
 
 use crate::distro::{Arch, DistroDef};
 use crate::plan::boot::BootPlan;
-use crate::plan::layout::{DiskLayout, Role};
+use crate::plan::layout::{DiskLayout, Partition, Role};
 use anyhow::{bail, Context, Result};
+use bootloader::ExtraFs;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -51,6 +53,9 @@ pub struct Report {
     pub boot_uuid: Option<String>,
     pub esp_uuid: Option<String>,
     pub cmdline: String,
+    /// Extra data filesystems and swap areas, as fstab lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<ExtraFs>,
 }
 
 /// Deterministic identifiers.
@@ -107,12 +112,37 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
     let root = part(Role::Root).context("the layout has no root partition")?;
     let boot_part = part(Role::Boot);
     let esp_part = part(Role::Esp);
-    if l.partitions
-        .iter()
-        .any(|p| matches!(p.role, Role::Lvm | Role::Swap | Role::Data))
-    {
-        bail!("LVM, swap and extra data partitions are not supported by the disk builder yet");
+    if l.partitions.iter().any(|p| p.role == Role::Lvm) {
+        bail!("LVM is not supported by the disk builder yet");
     }
+    // Extra data filesystems and swap areas, named from their mountpoint
+    // (or partition label for swap) so adding one renames nothing else.
+    let extras: Vec<(&Partition, ExtraFs)> = l
+        .partitions
+        .iter()
+        .filter(|p| matches!(p.role, Role::Swap | Role::Data))
+        .map(|p| {
+            let key = match (&p.mountpoint, p.role) {
+                (Some(mp), Role::Data) => format!("fs:{mp}"),
+                _ => format!("swap:{}", p.label),
+            };
+            let fs =
+                p.fs.clone()
+                    .unwrap_or_else(|| input.distro.default_fs.clone());
+            let x = ExtraFs {
+                mountpoint: if p.role == Role::Data {
+                    p.mountpoint.clone()
+                } else {
+                    None
+                },
+                fs,
+                uuid: ids.uuid(&key),
+            };
+            (p, x)
+        })
+        .collect();
+    let mut fstab_extra: Vec<ExtraFs> = extras.iter().map(|(_, x)| x.clone()).collect();
+    fstab_extra.sort_by_key(|x| (x.mountpoint.is_none(), x.mountpoint.clone()));
     let root_fs = root
         .fs
         .clone()
@@ -123,6 +153,7 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
         boot: boot_part.map(|_| ids.uuid("fs:boot")),
         boot_fs: boot_part.and_then(|p| p.fs.clone()),
         esp: esp_part.map(|_| format!("{:08X}", ids.u32("fs:esp"))),
+        extra: fstab_extra,
     };
     let prepared = bootloader::prepare_tree(input, &uuids, &ids)?;
     if input.boot.uki {
@@ -156,7 +187,34 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
         std::fs::create_dir(t.join("boot/efi"))?;
     }
 
+    // Then each extra data filesystem, nested mountpoints first.
+    let mut data_mps: Vec<String> = extras
+        .iter()
+        .filter_map(|(_, x)| x.mountpoint.clone())
+        .collect();
+    split::deepest_first(&mut data_mps);
+    let data_src = |mp: &str| work.join(format!("data-src{}", mp.replace('/', "-")));
+    for mp in &data_mps {
+        split::take(t, mp, &data_src(mp))?;
+    }
+
     let mut images: Vec<(u64, PathBuf)> = Vec::new();
+    for (i, (p, x)) in extras.iter().enumerate() {
+        let img = work.join(format!("extra-{i}.img"));
+        match &x.mountpoint {
+            Some(mp) => fs::make(
+                &x.fs,
+                &img,
+                p.size,
+                &data_src(mp),
+                &x.uuid,
+                &p.label,
+                input.source_date_epoch,
+            )?,
+            None => fs::swap(&img, p.size, &x.uuid, &p.label, swap_page(input.arch))?,
+        }
+        images.push((p.start, img));
+    }
     if let Some(p) = esp_part {
         let img = work.join("esp.img");
         esp::build(
@@ -213,7 +271,18 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
         boot_uuid: uuids.boot,
         esp_uuid: uuids.esp,
         cmdline: prepared.cmdline,
+        extra: uuids.extra,
     })
+}
+
+/// Page size of the arch's distro kernels: a swap signature sits at the
+/// end of the first page, so it must match the kernel's.
+fn swap_page(arch: &Arch) -> u64 {
+    if arch.name == "ppc64le" {
+        64 * 1024
+    } else {
+        4096
+    }
 }
 
 /// Converts the raw image to `format` at `out` (raw/ami: a copy keeping
@@ -222,6 +291,11 @@ pub fn convert(raw: &Path, format: &str, out: &Path) -> Result<()> {
     let tmp = out.with_extension("partial");
     let args: Vec<String> = match format {
         "raw" | "ami" => {
+            // Durable before it appears at the output path (qemu-img
+            // flushes its own output for the other formats).
+            std::fs::File::open(raw)
+                .and_then(|f| f.sync_all())
+                .context("flushing the raw image")?;
             std::fs::rename(raw, out).context("moving the raw image into place")?;
             return Ok(());
         }

@@ -1,5 +1,10 @@
 //! The partition table (sfdisk on a plain file, identifiers seeded) and
 //! sparse copies of filesystem images into the disk.
+//!
+//! Intermediate files (filesystem images, the raw disk before conversion)
+//! are not fsynced: forcing them to disk cost 8 of 30 s of a fixture qcow2
+//! build, for files deleted seconds later. Only the finished artifact is
+//! made durable, once, before it is renamed into place (`convert`).
 
 use super::Ids;
 use crate::manifest::ours::PartitionTableType;
@@ -108,6 +113,5 @@ pub fn copy_into(img: &Path, disk: &Path, offset: u64) -> Result<()> {
         }
         pos = end;
     }
-    dst.sync_all()?;
     Ok(())
 }
