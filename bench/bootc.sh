@@ -12,7 +12,7 @@
 # the tree alone <= 20 %, 0 layer uploads for an unchanged rebuild, peak
 # RSS <= 512 MiB.
 #
-# usage: bench/bootc.sh            (RUNS=3 by default)
+# usage: bench/bootc.sh            (RUNS=3 by default; IB=BINARY to skip the release build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -23,8 +23,10 @@ trap '[ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; rm -rf "$work"' EXIT
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
 "$top/tests/fixtures/build-fixtures.sh"
 fx=$top/tests/fixtures/build
-(cd "$top" && cargo build --release -q)
-ib=$top/target/release/image-builder
+# IB=path/to/image-builder skips the release build (e.g. a debug binary on
+# a busy machine: the Rust part is a small share of a build).
+if [ -z "${IB:-}" ]; then (cd "$top" && cargo build --release -q); fi
+ib=${IB:-$top/target/release/image-builder}
 export IMAGE_BUILDER_FIXTURE_ROOT=$fx IMAGE_BUILDER_CACHE_DIR=$work/ibcache
 
 m=$work/bench.toml

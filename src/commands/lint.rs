@@ -23,7 +23,12 @@ fn lint_image(path: &Path, is_layout: bool) -> Result<Vec<bootc::Finding>> {
     let layout = if is_layout {
         oci::layout::Layout::open(path)?
     } else {
-        oci::layout::read_archive(path, &scratch.path().join("layout"))?
+        oci::layout::read_archive(path, &scratch.path().join("layout")).map_err(|e| {
+            InputError(format!(
+                "{}: not a readable OCI archive: {e:#}",
+                path.display()
+            ))
+        })?
     };
     let index = layout.index()?;
     let [top] = index.manifests.as_slice() else {
