@@ -17,6 +17,7 @@ pub mod layout;
 use self::client::Client;
 use self::layout::{Desc, Layout};
 use super::reference::Reference;
+use crate::artifact::oci::image::MEDIA_INDEX;
 use crate::error::InputError;
 use anyhow::{bail, Context, Result};
 use futures_util::{StreamExt, TryStreamExt};
@@ -105,12 +106,12 @@ struct Image {
 impl Image {
     /// Reads `tag` from `src` and verifies every blob under it.
     fn load(src: &Layout, tag: &str) -> Result<Image> {
-        let mut root = src.find(tag)?;
-        let body = src.read_manifest(&root)?;
+        let mut root = layout::find(src, tag)?;
+        let body = layout::read_manifest(src, &root)?;
         root.media_type = layout::manifest_media_type(&root.media_type, &body);
-        let closure = src.closure(&root, &body)?;
+        let closure = layout::closure(src, &root, &body)?;
         for b in &closure.blobs {
-            src.verify_blob(b)?;
+            src.verify(&b.digest, b.size)?;
         }
         Ok(Image {
             root,
@@ -240,7 +241,7 @@ fn copy_image(src: &Layout, img: &Image, dst: &Layout, tag: Option<&str>) -> Res
         ..PushReport::default()
     };
     for b in &img.closure.blobs {
-        if dst.copy_blob_from(src, b)? {
+        if dst.copy_blob_from(src, &b.digest, b.size)? {
             r.blobs_uploaded += 1;
             r.bytes_uploaded += b.size;
         } else {
@@ -248,16 +249,16 @@ fn copy_image(src: &Layout, img: &Image, dst: &Layout, tag: Option<&str>) -> Res
         }
     }
     for (d, body) in &img.closure.children {
-        if !dst.has_blob(d) {
-            dst.put_bytes(d, body)?;
+        if !dst.has_blob(&d.digest, d.size) {
+            dst.put_blob(&d.digest, body)?;
         }
         r.manifests_pushed += 1;
     }
-    if !dst.has_blob(&img.root) {
-        dst.put_bytes(&img.root, &img.body)?;
+    if !dst.has_blob(&img.root.digest, img.root.size) {
+        dst.put_blob(&img.root.digest, &img.body)?;
     }
     r.manifests_pushed += 1;
-    dst.set_ref(tag, &img.root)?;
+    dst.set_ref(tag, img.root.entry())?;
     Ok(r)
 }
 
@@ -272,7 +273,7 @@ fn source_tag(l: &Layout, tag: Option<&str>) -> Result<String> {
         [one] => Ok(one.clone()),
         _ => bail!(InputError(format!(
             "{}: name a tag (tags: {})",
-            l.dir.display(),
+            l.dir().display(),
             if tags.is_empty() {
                 "none".into()
             } else {
@@ -363,13 +364,13 @@ async fn pull_docker(
             stack.push((m, mb));
         }
         blobs.extend(bs.into_iter().filter(|b| seen.insert(b.digest.clone())));
-        dst.put_bytes(&d, &body)?;
+        dst.put_blob(&d.digest, &body)?;
     }
     futures_util::stream::iter(&blobs)
         .map(|b| {
             let c = &c;
             async move {
-                if dst.has_blob(b) {
+                if dst.has_blob(&b.digest, b.size) {
                     return Ok(());
                 }
                 c.get_blob(dst, b).await
@@ -378,7 +379,7 @@ async fn pull_docker(
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
-    dst.set_ref(Some(tag), &root)?;
+    dst.set_ref(Some(tag), root.entry())?;
     Ok(digest)
 }
 
@@ -423,8 +424,8 @@ fn local_manifest(l: &Layout, tag: &str) -> Result<Option<(String, String, Vec<u
     if !l.tags()?.iter().any(|t| t == tag) {
         return Ok(None);
     }
-    let d = l.find(tag)?;
-    let body = l.read_manifest(&d)?;
+    let d = layout::find(l, tag)?;
+    let body = layout::read_manifest(l, &d)?;
     let mt = layout::manifest_media_type(&d.media_type, &body);
     Ok(Some((d.digest, mt, body)))
 }
@@ -507,8 +508,7 @@ pub fn push_referrer(
             ))
         })?
         .len();
-    let listed = src
-        .index()?
+    let listed = layout::entries(&src)?
         .into_iter()
         .find(|d| d.digest == artifact_digest);
     let mut root = listed.unwrap_or(Desc {
@@ -517,7 +517,7 @@ pub fn push_referrer(
         size,
         raw: json!({}),
     });
-    let body = src.read_manifest(&root)?;
+    let body = layout::read_manifest(&src, &root)?;
     root.media_type = layout::manifest_media_type(&root.media_type, &body);
     let v: Value = serde_json::from_slice(&body)?;
     let subject = v
@@ -540,9 +540,9 @@ pub fn push_referrer(
         entry["annotations"] = a.clone();
     }
     root.raw = entry.clone();
-    let closure = src.closure(&root, &body)?;
+    let closure = layout::closure(&src, &root, &body)?;
     for b in &closure.blobs {
-        src.verify_blob(b)?;
+        src.verify(&b.digest, b.size)?;
     }
     let img = Image {
         root,
@@ -608,10 +608,10 @@ async fn referrer_docker(
     let index = match c.get_manifest(&tag).await? {
         Some((_, _, b)) => serde_json::from_slice::<Value>(&b)
             .with_context(|| format!("referrers index {tag} is not JSON"))?,
-        None => json!({"schemaVersion": 2, "mediaType": layout::OCI_INDEX, "manifests": []}),
+        None => json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}),
     };
     if let Some(new) = add_referrer(index, entry)? {
-        c.put_manifest(&tag, layout::OCI_INDEX, &new).await?;
+        c.put_manifest(&tag, MEDIA_INDEX, &new).await?;
     }
     Ok(())
 }
