@@ -10,21 +10,18 @@
 //! accepts only the names a layout has: an archive is input, and a path
 //! outside the layout, a link or a device is refused, never unpacked.
 
-use super::layout::{persist, Layout};
+use super::layout::{parent_dir, persist, Layout};
 use crate::error::InputError;
 use anyhow::{bail, Context, Result};
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 /// Writes the layout at `layout_dir` as an oci-archive at `out`.
 /// Temporary files (names starting with a dot) are left out.
 pub fn write_archive(layout_dir: &Path, out: &Path, source_date_epoch: i64) -> Result<()> {
     Layout::open(layout_dir)?;
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(out);
     let tmp = tempfile::Builder::new()
         .prefix(".oci-archive.")
         .tempfile_in(dir)
@@ -108,6 +105,33 @@ pub fn read_archive(file: &Path, into: &Path) -> Result<Layout> {
         }
     }
     Layout::open(into)
+}
+
+/// One file of the oci-archive `file` (`index.json`, `blobs/<alg>/<hex>`),
+/// at most `max` bytes, read without unpacking the rest (the tar is
+/// seeked past other entries); None if the archive has no such file.
+pub fn read_archive_entry(file: &Path, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    let bad = |why: String| InputError(format!("{} is not an OCI archive: {why}", file.display()));
+    let f = fs::File::open(file).map_err(|e| bad(e.to_string()))?;
+    let mut ar = tar::Archive::new(f);
+    for entry in ar.entries_with_seek().map_err(|e| bad(e.to_string()))? {
+        let mut e = entry.map_err(|e| bad(format!("corrupt archive: {e}")))?;
+        let raw = e.path_bytes().into_owned();
+        if String::from_utf8_lossy(&raw).trim_start_matches("./") != name {
+            continue;
+        }
+        if !e.header().entry_type().is_file() {
+            bail!(bad(format!("{name} is not a file")));
+        }
+        if e.size() > max {
+            bail!(bad(format!("{name} is too large")));
+        }
+        let mut v = Vec::with_capacity(e.size() as usize);
+        e.read_to_end(&mut v)
+            .map_err(|e| bad(format!("reading {name}: {e}")))?;
+        return Ok(Some(v));
+    }
+    Ok(None)
 }
 
 /// A blob directory or file name: the spec's algorithm and encoded

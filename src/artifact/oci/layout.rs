@@ -126,13 +126,25 @@ pub fn digest_hex(digest: &str) -> Result<&str> {
     }
 }
 
+/// The `(alg):<hex>` of `bytes`, in the algorithm `like` names.
+pub fn digest_like(like: &str, bytes: &[u8]) -> String {
+    let mut h = Hashing::like(std::io::sink(), like);
+    h.update(bytes);
+    h.finish().0
+}
+
+/// The directory `path` is in (`.` for a bare file name): where its
+/// temporary files go, so that the final rename stays on one filesystem.
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Writes `path` whole or not at all (a temporary file beside it, 0644,
 /// renamed over it), so a reader never sees half a file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
@@ -213,7 +225,8 @@ fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf> {
     Ok(dir.join("blobs").join(alg).join(hex))
 }
 
-fn ref_name(entry: &Value) -> Option<&str> {
+/// The tag an `index.json` entry carries, if any.
+pub fn ref_name(entry: &Value) -> Option<&str> {
     entry.get("annotations")?.get(ANNOTATION_REF_NAME)?.as_str()
 }
 

@@ -9,9 +9,7 @@
 
 use super::layout::{self, Desc, Layout};
 use super::{error_text, Options};
-use crate::artifact::oci::image::{
-    MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST,
-};
+use crate::artifact::oci::image::MEDIA_INDEX;
 use crate::publish::auth::{self, AuthState};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
@@ -222,13 +220,7 @@ impl Client {
     /// if the registry does not have it.
     pub async fn get_manifest(&self, reference: &str) -> Result<Option<(String, String, Vec<u8>)>> {
         let url = self.url(&format!("manifests/{reference}"));
-        let accept = [
-            MEDIA_MANIFEST,
-            MEDIA_INDEX,
-            MEDIA_DOCKER_MANIFEST,
-            MEDIA_DOCKER_LIST,
-        ]
-        .join(", ");
+        let accept = layout::MANIFEST_TYPES.join(", ");
         let resp = self
             .send(&Method::GET, &url, &|h| {
                 Ok(h.get(&url).header(ACCEPT, &accept))

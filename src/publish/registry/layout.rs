@@ -14,12 +14,11 @@
 use crate::artifact::oci::image::{
     MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST,
 };
-pub use crate::artifact::oci::layout::{read_archive as unpack, sha256_digest, Layout};
+pub use crate::artifact::oci::layout::{sha256_digest, Layout};
 use crate::error::InputError;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// Manifests above this size are refused (the distribution spec's advice).
 pub const MAX_MANIFEST: u64 = 4 << 20;
@@ -79,15 +78,17 @@ impl Desc {
     }
 }
 
+/// The media types of manifests and indexes (as opposed to blobs).
+pub const MANIFEST_TYPES: [&str; 4] = [
+    MEDIA_MANIFEST,
+    MEDIA_INDEX,
+    MEDIA_DOCKER_MANIFEST,
+    MEDIA_DOCKER_LIST,
+];
+
 /// Is this media type a manifest or an index (as opposed to a blob)?
 pub fn is_manifest_type(mt: &str) -> bool {
-    [
-        MEDIA_MANIFEST,
-        MEDIA_INDEX,
-        MEDIA_DOCKER_MANIFEST,
-        MEDIA_DOCKER_LIST,
-    ]
-    .contains(&mt)
+    MANIFEST_TYPES.contains(&mt)
 }
 
 /// A manifest's media type: its descriptor's, else its own `mediaType`,
@@ -210,15 +211,10 @@ fn walk(
     Ok(())
 }
 
-/// Writes `layout` as an oci-archive at `out` (see `artifact::oci::archive`;
-/// mtimes 0, as the layout's own are of no account).
-pub fn pack(layout: &Layout, out: &Path) -> Result<()> {
-    crate::artifact::oci::layout::write_archive(layout.dir(), out, 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifact::oci::layout::read_archive;
 
     fn tar_of(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
@@ -246,12 +242,12 @@ mod tests {
             ("blobs/sha256/ab", b"x"),
         ]);
         let d = tempfile::tempdir().unwrap();
-        let l = unpack(ok.path(), &d.path().join("l")).unwrap();
+        let l = read_archive(ok.path(), &d.path().join("l")).unwrap();
         assert!(l.tags().unwrap().is_empty());
         for evil in ["blobs/../../escape", "etc/passwd", "blobs/sha256/a/b"] {
             let t = tar_of(&[("oci-layout", layout), (evil, b"x")]);
             let d = tempfile::tempdir().unwrap();
-            let e = unpack(t.path(), &d.path().join("l")).unwrap_err();
+            let e = read_archive(t.path(), &d.path().join("l")).unwrap_err();
             assert!(e.downcast_ref::<InputError>().is_some(), "{evil}: {e:#}");
             assert!(!d.path().join("escape").exists());
         }

@@ -17,7 +17,11 @@ pub mod layout;
 use self::client::Client;
 use self::layout::{Desc, Layout};
 use super::reference::Reference;
+use crate::artifact::oci::archive::read_archive_entry;
 use crate::artifact::oci::image::MEDIA_INDEX;
+use crate::artifact::oci::layout::{
+    digest_like, parent_dir, read_archive, ref_name, write_archive,
+};
 use crate::error::InputError;
 use anyhow::{bail, Context, Result};
 use futures_util::{StreamExt, TryStreamExt};
@@ -154,7 +158,8 @@ pub fn push(layout_dir: &Path, tag: &str, dest: &Reference, o: &Options) -> Resu
             let work = work_dir_for(path)?;
             let dst = Layout::open_or_create(&work.path().join("layout"))?;
             let r = copy_image(&src, &img, &dst, Some(dtag.as_deref().unwrap_or(tag)))?;
-            layout::pack(&dst, path).with_context(|| format!("writing {dest}"))?;
+            // mtimes 0: a copied layout's own are of no account.
+            write_archive(dst.dir(), path, 0).with_context(|| format!("writing {dest}"))?;
             Ok(r)
         }
     }
@@ -163,10 +168,7 @@ pub fn push(layout_dir: &Path, tag: &str, dest: &Reference, o: &Options) -> Resu
 /// A temp dir beside `out`, so hard links and the final rename stay on
 /// one filesystem.
 fn work_dir_for(out: &Path) -> Result<tempfile::TempDir> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_dir(out);
     tempfile::Builder::new()
         .prefix(".image-builder-oci.")
         .tempdir_in(parent)
@@ -310,7 +312,7 @@ pub fn pull(src: &Reference, layout_dir: &Path, tag: &str, o: &Options) -> Resul
         }
         Reference::OciArchive { path, tag: stag } => {
             let work = work_dir_for(layout_dir)?;
-            let l = layout::unpack(path, &work.path().join("layout"))?;
+            let l = read_archive(path, &work.path().join("layout"))?;
             let img = Image::load(&l, &source_tag(&l, stag.as_deref())?)?;
             copy_image(&l, &img, &dst, Some(tag))?;
             Ok(img.root.digest)
@@ -433,30 +435,8 @@ fn local_manifest(l: &Layout, tag: &str) -> Result<Option<(String, String, Vec<u
 /// Reads one manifest out of an oci-archive without unpacking the layers
 /// (two seeking passes: index.json, then the manifest's blob).
 fn archive_manifest(path: &Path, tag: &str) -> Result<Option<(String, String, Vec<u8>)>> {
-    use std::io::Read;
     let bad = |e: String| InputError(format!("{} is not an OCI archive: {e}", path.display()));
-    let read_entry = |want: &str, max: u64| -> Result<Option<Vec<u8>>> {
-        let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-        let mut a = tar::Archive::new(f);
-        for e in a.entries_with_seek().map_err(|e| bad(e.to_string()))? {
-            let mut e = e.map_err(|e| bad(e.to_string()))?;
-            let p = e
-                .path()
-                .map_err(|e| bad(e.to_string()))?
-                .to_string_lossy()
-                .into_owned();
-            if p.trim_start_matches("./") == want {
-                if e.size() > max {
-                    return Err(bad(format!("{want} is too large")).into());
-                }
-                let mut v = vec![];
-                e.read_to_end(&mut v)?;
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    };
-    let index = read_entry("index.json", layout::MAX_MANIFEST)?
+    let index = read_archive_entry(path, "index.json", layout::MAX_MANIFEST)?
         .ok_or_else(|| bad("no index.json".into()))?;
     let v: Value = serde_json::from_slice(&index).map_err(|e| bad(format!("index.json: {e}")))?;
     let Some(d) = v
@@ -464,15 +444,15 @@ fn archive_manifest(path: &Path, tag: &str) -> Result<Option<(String, String, Ve
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|m| m.pointer("/annotations/org.opencontainers.image.ref.name") == Some(&json!(tag)))
+        .find(|m| ref_name(m) == Some(tag))
     else {
         return Ok(None);
     };
     let d = Desc::from_value(d, "index.json").map_err(|e| bad(format!("{e:#}")))?;
     let (alg, hex) = d.digest.split_once(':').expect("checked digest");
-    let body = read_entry(&format!("blobs/{alg}/{hex}"), layout::MAX_MANIFEST)?
+    let body = read_archive_entry(path, &format!("blobs/{alg}/{hex}"), layout::MAX_MANIFEST)?
         .ok_or_else(|| bad(format!("blob {} missing", d.digest)))?;
-    if layout::sha256_digest(&body) != d.digest || body.len() as u64 != d.size {
+    if digest_like(&d.digest, &body) != d.digest || body.len() as u64 != d.size {
         return Err(bad(format!("manifest {} does not match its digest", d.digest)).into());
     }
     let mt = layout::manifest_media_type(&d.media_type, &body);
@@ -568,12 +548,12 @@ pub fn push_referrer(
             let work = work_dir_for(path)?;
             let dir = work.path().join("layout");
             let dst = if path.exists() {
-                layout::unpack(path, &dir)?
+                read_archive(path, &dir)?
             } else {
                 Layout::open_or_create(&dir)?
             };
             copy_image(&src, &img, &dst, None)?;
-            layout::pack(&dst, path)
+            write_archive(dst.dir(), path, 0)
         }
     }
 }
