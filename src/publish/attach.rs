@@ -11,7 +11,6 @@
 //! the spec's empty descriptor. Nothing time-dependent goes in, so the
 //! same SBOM files and subject give the same artifact digest.
 
-use super::sign::put_bytes;
 use crate::artifact::oci::image::{Descriptor, Index, Manifest, MEDIA_INDEX, MEDIA_MANIFEST};
 use crate::artifact::oci::layout::Layout;
 use anyhow::{Context, Result};
@@ -52,7 +51,7 @@ pub fn sbom_artifact(
             std::fs::read(path).with_context(|| format!("reading SBOM {}", path.display()))?;
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
             .with_context(|| format!("SBOM {} is not JSON", path.display()))?;
-        let mut d = put_bytes(&l, media_type, &bytes)?;
+        let mut d = l.write_bytes(media_type, &bytes)?;
         let title = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -60,7 +59,7 @@ pub fn sbom_artifact(
         d.annotations.insert(TITLE_ANNOTATION.to_string(), title);
         layers.push(d);
     }
-    let config = put_bytes(&l, EMPTY_MEDIA_TYPE, b"{}")?;
+    let config = l.write_bytes(EMPTY_MEDIA_TYPE, b"{}")?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_MANIFEST.into()),

@@ -76,7 +76,7 @@ pub fn write_signature(
     let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload));
 
     let l = Layout::create(layout_dir)?;
-    let mut layer = put_bytes(&l, SIMPLE_SIGNING_MEDIA_TYPE, &payload)?;
+    let mut layer = l.write_bytes(SIMPLE_SIGNING_MEDIA_TYPE, &payload)?;
     layer
         .annotations
         .insert(SIGNATURE_ANNOTATION.to_string(), signature);
@@ -87,7 +87,7 @@ pub fn write_signature(
     if !layers.contains(&layer) {
         layers.push(layer);
     }
-    let config = put_bytes(&l, MEDIA_CONFIG, config_json(&layers).as_bytes())?;
+    let config = l.write_bytes(MEDIA_CONFIG, config_json(&layers).as_bytes())?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_MANIFEST.into()),
@@ -102,12 +102,6 @@ pub fn write_signature(
         tag,
         manifest_digest: desc.digest,
     })
-}
-
-/// Stores `bytes` as a blob and describes it.
-pub(crate) fn put_bytes(l: &Layout, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
-    let (digest, size) = l.write_blob(bytes)?;
-    Ok(Descriptor::new(media_type, digest, size))
 }
 
 /// The signature layers of the manifest tagged `tag` in the layout, if
@@ -255,7 +249,7 @@ mod tests {
         use crate::artifact::oci::image::ANNOTATION_REF_NAME;
         let dir = tempfile::tempdir().unwrap();
         let l = Layout::create(dir.path()).unwrap();
-        let cfg = put_bytes(&l, MEDIA_CONFIG, b"{}").unwrap();
+        let cfg = l.write_bytes(MEDIA_CONFIG, b"{}").unwrap();
         let m = |n: &str| Manifest {
             schema_version: 2,
             media_type: Some(MEDIA_MANIFEST.into()),

@@ -366,11 +366,15 @@ impl Layout {
         Ok(true)
     }
 
+    /// Stores `bytes` as a blob of type `media_type`.
+    pub fn write_bytes(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
+        let (digest, size) = self.write_blob(bytes)?;
+        Ok(Descriptor::new(media_type, digest, size))
+    }
+
     /// Stores `v` as compact JSON (same value → same bytes → same digest).
     pub fn write_json<T: Serialize>(&self, media_type: &str, v: &T) -> Result<Descriptor> {
-        let bytes = serde_json::to_vec(v)?;
-        let (digest, size) = self.write_blob(bytes.as_slice())?;
-        Ok(Descriptor::new(media_type, digest, size))
+        self.write_bytes(media_type, &serde_json::to_vec(v)?)
     }
 
     /// Stores an image manifest and tags it; returns its descriptor (with
