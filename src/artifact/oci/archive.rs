@@ -104,7 +104,9 @@ pub fn read_archive(file: &Path, into: &Path) -> Result<Layout> {
             std::io::copy(&mut e, &mut out).map_err(|e| bad(format!("reading {name}: {e}")))?;
         }
     }
-    Layout::open(into)
+    // Name the archive, not the scratch directory, when what it held is
+    // not a layout (an empty file, a tar of something else).
+    Layout::open(into).map_err(|e| bad(format!("{e:#}")).into())
 }
 
 /// One file of the oci-archive `file` (`index.json`, `blobs/<alg>/<hex>`),
