@@ -64,7 +64,7 @@ fn with_layout<T>(artifact: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result
         .prefix("image-builder-publish.")
         .tempdir()?;
     let dir = work.path().join("layout");
-    layout::unpack(artifact, &dir)?;
+    crate::artifact::oci::layout::read_archive(artifact, &dir)?;
     f(&dir)
 }
 

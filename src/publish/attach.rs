@@ -11,7 +11,8 @@
 //! the spec's empty descriptor. Nothing time-dependent goes in, so the
 //! same SBOM files and subject give the same artifact digest.
 
-use super::sign::layout;
+use crate::artifact::oci::image::{Descriptor, Index, Manifest, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::artifact::oci::layout::Layout;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -43,40 +44,36 @@ pub fn sbom_artifact(
     cyclonedx: &Path,
 ) -> Result<String> {
     let hex = super::sign::check_digest(&subject.digest)?;
-    layout::init(layout_dir)?;
+    let l = Layout::create(layout_dir)?;
     let mut layers = Vec::new();
     for (path, media_type) in [(spdx, SPDX_MEDIA_TYPE), (cyclonedx, CYCLONEDX_MEDIA_TYPE)] {
         let bytes =
             std::fs::read(path).with_context(|| format!("reading SBOM {}", path.display()))?;
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
             .with_context(|| format!("SBOM {} is not JSON", path.display()))?;
-        let mut d = layout::write_blob(layout_dir, media_type, &bytes)?;
+        let mut d = l.write_bytes(media_type, &bytes)?;
         let title = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        d.annotations = Some([(TITLE_ANNOTATION.to_string(), title)].into());
+        d.annotations.insert(TITLE_ANNOTATION.to_string(), title);
         layers.push(d);
     }
-    let config = layout::write_blob(layout_dir, EMPTY_MEDIA_TYPE, b"{}")?;
-    let manifest = layout::Manifest {
+    let config = l.write_bytes(EMPTY_MEDIA_TYPE, b"{}")?;
+    let manifest = Manifest {
         schema_version: 2,
-        media_type: layout::OCI_MANIFEST.into(),
+        media_type: Some(MEDIA_MANIFEST.into()),
         artifact_type: Some(SPDX_MEDIA_TYPE.into()),
         config,
         layers,
-        subject: Some(layout::Descriptor {
-            media_type: subject.media_type.clone(),
-            digest: subject.digest.clone(),
-            size: subject.size,
-            artifact_type: None,
-            annotations: None,
-        }),
-        annotations: None,
+        subject: Some(Descriptor::new(
+            &subject.media_type,
+            subject.digest.clone(),
+            subject.size,
+        )),
+        annotations: Default::default(),
     };
-    let mut desc =
-        layout::put_manifest(layout_dir, &manifest, Some(&format!("sha256-{hex}.sbom")))?;
-    desc.annotations = None;
+    let desc = l.put_manifest(&manifest, &format!("sha256-{hex}.sbom"))?;
     add_referrer(layout_dir, hex, desc.clone())?;
     Ok(desc.digest)
 }
@@ -87,20 +84,17 @@ pub fn sbom_artifact(
 /// API, such as distribution 2.8. Referrers already listed in the
 /// layout's index for that tag are kept; pushing that tag (with its
 /// manifests) makes the SBOM discoverable from the image digest.
-pub fn add_referrer(
-    layout_dir: &Path,
-    subject_hex: &str,
-    referrer: layout::Descriptor,
-) -> Result<String> {
+pub fn add_referrer(layout_dir: &Path, subject_hex: &str, referrer: Descriptor) -> Result<String> {
     let tag = format!("sha256-{subject_hex}");
-    let mut manifests: Vec<layout::Descriptor> = match layout::manifest_by_ref(layout_dir, &tag)? {
-        Some(bytes) => {
+    let l = Layout::create(layout_dir)?;
+    let mut manifests: Vec<Descriptor> = match l.find(&tag)? {
+        Some(d) => {
             #[derive(serde::Deserialize)]
-            struct Index {
+            struct Listed {
                 #[serde(default)]
-                manifests: Vec<layout::Descriptor>,
+                manifests: Vec<Descriptor>,
             }
-            serde_json::from_slice::<Index>(&bytes)
+            l.read_json::<Listed>(&d)
                 .with_context(|| {
                     format!(
                         "the referrers index {tag} in {} does not parse",
@@ -113,5 +107,7 @@ pub fn add_referrer(
     };
     manifests.retain(|m| m.digest != referrer.digest);
     manifests.push(referrer);
-    Ok(layout::put_index(layout_dir, manifests, Some(&tag))?.digest)
+    let d = l.write_json(MEDIA_INDEX, &Index::new(manifests))?;
+    l.add_ref(&tag, &d)?;
+    Ok(d.digest)
 }

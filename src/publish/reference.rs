@@ -215,7 +215,7 @@ fn component_ok(c: &str) -> bool {
     true
 }
 
-fn check_tag(t: &str) -> Result<(), String> {
+pub(crate) fn check_tag(t: &str) -> Result<(), String> {
     let ok = !t.is_empty()
         && t.len() <= 128
         && t.chars().enumerate().all(|(i, c)| {
@@ -232,18 +232,9 @@ fn check_tag(t: &str) -> Result<(), String> {
 
 /// `sha256:` + 64 hex or `sha512:` + 128 hex, lowercase.
 pub fn check_digest(d: &str) -> Result<(), String> {
-    let ok = match d.split_once(':') {
-        Some(("sha256", h)) => h.len() == 64,
-        Some(("sha512", h)) => h.len() == 128,
-        _ => false,
-    } && d.split_once(':').is_some_and(|(_, h)| {
-        h.chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("bad digest `{d}` (expected sha256:<64 hex>)"))
+    match crate::artifact::oci::layout::parse_digest(d) {
+        Some(_) => Ok(()),
+        None => Err(format!("bad digest `{d}` (expected sha256:<64 hex>)")),
     }
 }
 

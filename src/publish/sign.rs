@@ -13,11 +13,11 @@
 //! ECDSA signature over exactly those payload bytes. The payload binds the
 //! digest, so the signature survives retagging but not a changed image.
 //!
-//! The layout is written with a few lines of our own (`layout` below)
-//! rather than the OCI writer in `artifact::oci`, so that signing does not
-//! wait on it; the two meet in the same on-disk format.
+//! The layout is written by `artifact::oci::layout`, like the images.
 
 use super::cosign_key::CosignKey;
+use crate::artifact::oci::image::{Descriptor, Manifest, MEDIA_CONFIG, MEDIA_MANIFEST};
+use crate::artifact::oci::layout::{self, Layout};
 use crate::error::InputError;
 use anyhow::Result;
 use base64::Engine;
@@ -75,31 +75,29 @@ pub fn write_signature(
     let payload = payload(docker_reference, manifest_digest);
     let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload));
 
-    layout::init(layout_dir)?;
-    let mut layer = layout::write_blob(layout_dir, SIMPLE_SIGNING_MEDIA_TYPE, &payload)?;
-    layer.annotations = Some([(SIGNATURE_ANNOTATION.to_string(), signature)].into());
+    let l = Layout::create(layout_dir)?;
+    let mut layer = l.write_bytes(SIMPLE_SIGNING_MEDIA_TYPE, &payload)?;
+    layer
+        .annotations
+        .insert(SIGNATURE_ANNOTATION.to_string(), signature);
     // Signatures already under this tag (another key's, or fetched from
     // the registry before re-signing) stay, as with `cosign sign`;
     // the same signature twice is kept once.
-    let mut layers = existing_signatures(layout_dir, &tag)?;
+    let mut layers = existing_signatures(&l, &tag)?;
     if !layers.contains(&layer) {
         layers.push(layer);
     }
-    let config = layout::write_blob(
-        layout_dir,
-        layout::OCI_CONFIG,
-        &config_json(&layers).into_bytes(),
-    )?;
-    let manifest = layout::Manifest {
+    let config = l.write_bytes(MEDIA_CONFIG, config_json(&layers).as_bytes())?;
+    let manifest = Manifest {
         schema_version: 2,
-        media_type: layout::OCI_MANIFEST.into(),
+        media_type: Some(MEDIA_MANIFEST.into()),
         artifact_type: None,
         config,
         layers,
         subject: None,
-        annotations: None,
+        annotations: Default::default(),
     };
-    let desc = layout::put_manifest(layout_dir, &manifest, Some(&tag))?;
+    let desc = l.put_manifest(&manifest, &tag)?;
     Ok(SignatureImage {
         tag,
         manifest_digest: desc.digest,
@@ -108,19 +106,19 @@ pub fn write_signature(
 
 /// The signature layers of the manifest tagged `tag` in the layout, if
 /// any (other layers are dropped: a signature image holds only these).
-fn existing_signatures(layout_dir: &Path, tag: &str) -> Result<Vec<layout::Descriptor>> {
-    let Some(bytes) = layout::manifest_by_ref(layout_dir, tag)? else {
+fn existing_signatures(l: &Layout, tag: &str) -> Result<Vec<Descriptor>> {
+    let Some(d) = l.find(tag)? else {
         return Ok(Vec::new());
     };
     #[derive(serde::Deserialize)]
     struct Layers {
         #[serde(default)]
-        layers: Vec<layout::Descriptor>,
+        layers: Vec<Descriptor>,
     }
-    let m: Layers = serde_json::from_slice(&bytes).map_err(|e| {
+    let m: Layers = l.read_json(&d).map_err(|e| {
         anyhow::anyhow!(
             "the signature image tagged {tag} in {} does not parse: {e}",
-            layout_dir.display()
+            l.dir().display()
         )
     })?;
     Ok(m.layers
@@ -132,7 +130,7 @@ fn existing_signatures(layout_dir: &Path, tag: &str) -> Result<Vec<layout::Descr
 /// The image config of a signature image: an empty image whose layers are
 /// the payloads (as go-containerregistry's `empty.Image` plus layers
 /// gives, with its zero timestamps, so the bytes never depend on time).
-fn config_json(layers: &[layout::Descriptor]) -> String {
+fn config_json(layers: &[Descriptor]) -> String {
     let zero = "\"created\":\"0001-01-01T00:00:00Z\"";
     let history = vec![format!("{{{zero}}}"); layers.len()].join(",");
     let diff_ids = layers
@@ -147,19 +145,12 @@ fn config_json(layers: &[layout::Descriptor]) -> String {
 
 /// `sha256:` and 64 lowercase hex digits; returns the hex.
 pub(crate) fn check_digest(d: &str) -> Result<&str> {
-    match d.strip_prefix("sha256:") {
-        Some(h)
-            if h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
-        {
-            Ok(h)
-        }
-        _ => Err(InputError(format!(
+    layout::digest_hex(d).map_err(|_| {
+        InputError(format!(
             "`{d}` is not a manifest digest (expected sha256: and 64 lowercase hex digits)"
         ))
-        .into()),
-    }
+        .into()
+    })
 }
 
 /// A repository name as cosign puts it in the payload: no digest, no
@@ -182,216 +173,6 @@ fn check_repository(r: &str) -> Result<()> {
             "`{r}` is not a repository to sign for (expected e.g. quay.io/org/image, without tag or digest)"
         ))
         .into())
-    }
-}
-
-/// The minimal OCI image-layout writer signing and SBOM attachment share:
-/// `oci-layout`, `index.json`, `blobs/sha256/HEX`, per the image-spec.
-/// Every file is written to a temporary name and renamed, so a reader
-/// never sees half a blob or half an index.
-pub(crate) mod layout {
-    use anyhow::{Context, Result};
-    use serde::{Deserialize, Serialize};
-    use sha2::{Digest, Sha256};
-    use std::collections::BTreeMap;
-    use std::io::Write;
-    use std::path::Path;
-
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-    /// An OCI content descriptor.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Descriptor {
-        pub media_type: String,
-        pub digest: String,
-        pub size: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub artifact_type: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub annotations: Option<BTreeMap<String, String>>,
-    }
-
-    /// An OCI image manifest (fields in the spec's order).
-    #[derive(Debug, Clone, Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Manifest {
-        pub schema_version: u32,
-        pub media_type: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub artifact_type: Option<String>,
-        pub config: Descriptor,
-        pub layers: Vec<Descriptor>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub subject: Option<Descriptor>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub annotations: Option<BTreeMap<String, String>>,
-    }
-
-    /// `sha256:HEX` of `bytes`.
-    pub fn digest(bytes: &[u8]) -> String {
-        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-    }
-
-    /// Creates `dir` with `oci-layout` and `blobs/sha256` if missing.
-    pub fn init(dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir.join("blobs/sha256"))
-            .with_context(|| format!("creating {}", dir.display()))?;
-        let marker = dir.join("oci-layout");
-        if !marker.exists() {
-            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        }
-        Ok(())
-    }
-
-    /// Stores `bytes` as a blob (once) and describes it.
-    pub fn write_blob(dir: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
-        let digest = digest(bytes);
-        let path = dir.join("blobs/sha256").join(&digest["sha256:".len()..]);
-        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
-            write_atomic(&path, bytes)?;
-        }
-        Ok(Descriptor {
-            media_type: media_type.to_string(),
-            digest,
-            size: bytes.len() as u64,
-            artifact_type: None,
-            annotations: None,
-        })
-    }
-
-    /// The bytes of the manifest `index.json` names `ref_name`, if any
-    /// (checked against its digest).
-    pub fn manifest_by_ref(dir: &Path, ref_name: &str) -> Result<Option<Vec<u8>>> {
-        let index_path = dir.join("index.json");
-        let index: serde_json::Value = match std::fs::read(&index_path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .with_context(|| format!("parsing {}", index_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", index_path.display())),
-        };
-        let pointer = format!("/annotations/{}", REF_NAME.replace('/', "~1"));
-        let Some(digest) = index
-            .get("manifests")
-            .and_then(|m| m.as_array())
-            .into_iter()
-            .flatten()
-            .find(|e| e.pointer(&pointer).and_then(|n| n.as_str()) == Some(ref_name))
-            .and_then(|e| e.get("digest"))
-            .and_then(|d| d.as_str())
-        else {
-            return Ok(None);
-        };
-        let hex = super::check_digest(digest)
-            .with_context(|| format!("{} names {ref_name}", index_path.display()))?;
-        let path = dir.join("blobs/sha256").join(hex);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        if self::digest(&bytes) != digest {
-            anyhow::bail!("{} does not match its digest", path.display());
-        }
-        Ok(Some(bytes))
-    }
-
-    /// Stores `manifest` and lists it in `index.json`, under `ref_name`
-    /// when given (replacing what had that name). Entries for other
-    /// manifests are kept as they were.
-    pub fn put_manifest(
-        dir: &Path,
-        manifest: &Manifest,
-        ref_name: Option<&str>,
-    ) -> Result<Descriptor> {
-        let bytes = serde_json::to_vec(manifest)?;
-        let mut desc = write_blob(dir, &manifest.media_type, &bytes)?;
-        desc.artifact_type = manifest.artifact_type.clone();
-        record(dir, desc, ref_name)
-    }
-
-    /// Stores an OCI index of `manifests` and lists it in `index.json`
-    /// like `put_manifest`.
-    pub fn put_index(
-        dir: &Path,
-        manifests: Vec<Descriptor>,
-        ref_name: Option<&str>,
-    ) -> Result<Descriptor> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Index {
-            schema_version: u32,
-            media_type: &'static str,
-            manifests: Vec<Descriptor>,
-        }
-        let bytes = serde_json::to_vec(&Index {
-            schema_version: 2,
-            media_type: OCI_INDEX,
-            manifests,
-        })?;
-        let desc = write_blob(dir, OCI_INDEX, &bytes)?;
-        record(dir, desc, ref_name)
-    }
-
-    /// Lists `desc` in `index.json`, named `ref_name` when given
-    /// (replacing what had that name); other entries are kept.
-    fn record(dir: &Path, mut desc: Descriptor, ref_name: Option<&str>) -> Result<Descriptor> {
-        if let Some(r) = ref_name {
-            desc.annotations = Some([(REF_NAME.to_string(), r.to_string())].into());
-        }
-        let index_path = dir.join("index.json");
-        let mut entries: Vec<serde_json::Value> = match std::fs::read(&index_path) {
-            Ok(b) => {
-                let v: serde_json::Value = serde_json::from_slice(&b)
-                    .with_context(|| format!("parsing {}", index_path.display()))?;
-                v.get("manifests")
-                    .and_then(|m| m.as_array())
-                    .cloned()
-                    .unwrap_or_default()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", index_path.display())),
-        };
-        entries.retain(|e| {
-            let name = e.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")));
-            match ref_name {
-                Some(r) => name.and_then(|n| n.as_str()) != Some(r),
-                None => {
-                    name.is_some() || e.get("digest").and_then(|d| d.as_str()) != Some(&desc.digest)
-                }
-            }
-        });
-        entries.push(serde_json::to_value(&desc)?);
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Index {
-            schema_version: u32,
-            media_type: &'static str,
-            manifests: Vec<serde_json::Value>,
-        }
-        let index = Index {
-            schema_version: 2,
-            media_type: OCI_INDEX,
-            manifests: entries,
-        };
-        write_atomic(&index_path, &serde_json::to_vec(&index)?)?;
-        Ok(desc)
-    }
-
-    fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        tmp.write_all(bytes)
-            .with_context(|| format!("writing {}", path.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("chmod {}", path.display()))?;
-        tmp.persist(path)
-            .with_context(|| format!("renaming into {}", path.display()))?;
-        Ok(())
     }
 }
 
@@ -465,21 +246,22 @@ mod tests {
 
     #[test]
     fn index_keeps_other_entries_and_replaces_same_name() {
+        use crate::artifact::oci::image::ANNOTATION_REF_NAME;
         let dir = tempfile::tempdir().unwrap();
-        layout::init(dir.path()).unwrap();
-        let cfg = layout::write_blob(dir.path(), layout::OCI_CONFIG, b"{}").unwrap();
-        let m = |n: &str| layout::Manifest {
+        let l = Layout::create(dir.path()).unwrap();
+        let cfg = l.write_bytes(MEDIA_CONFIG, b"{}").unwrap();
+        let m = |n: &str| Manifest {
             schema_version: 2,
-            media_type: layout::OCI_MANIFEST.into(),
+            media_type: Some(MEDIA_MANIFEST.into()),
             artifact_type: None,
             config: cfg.clone(),
             layers: vec![],
             subject: None,
-            annotations: Some([("n".to_string(), n.to_string())].into()),
+            annotations: [("n".to_string(), n.to_string())].into(),
         };
-        layout::put_manifest(dir.path(), &m("a"), Some("one")).unwrap();
-        layout::put_manifest(dir.path(), &m("b"), Some("two")).unwrap();
-        let c = layout::put_manifest(dir.path(), &m("c"), Some("one")).unwrap();
+        l.put_manifest(&m("a"), "one").unwrap();
+        l.put_manifest(&m("b"), "two").unwrap();
+        let c = l.put_manifest(&m("c"), "one").unwrap();
         let index: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
         let names: Vec<_> = index["manifests"]
@@ -488,7 +270,7 @@ mod tests {
             .iter()
             .map(|e| {
                 (
-                    e["annotations"][layout::REF_NAME]
+                    e["annotations"][ANNOTATION_REF_NAME]
                         .as_str()
                         .unwrap()
                         .to_string(),
@@ -499,7 +281,7 @@ mod tests {
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(names.contains(&("one".into(), c.digest.clone())));
         let blob = std::fs::read(dir.path().join("blobs/sha256").join(&c.digest[7..])).unwrap();
-        assert_eq!(layout::digest(&blob), c.digest);
+        assert_eq!(layout::sha256_digest(&blob), c.digest);
         assert_eq!(blob.len() as u64, c.size);
     }
 }

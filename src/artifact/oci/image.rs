@@ -36,6 +36,8 @@ pub const ANNOTATION_LAYER: &str = "org.almalinux.image-builder.layer";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// Required by the spec; tolerated missing in layouts others wrote.
+    #[serde(default)]
     pub media_type: String,
     pub digest: String,
     pub size: u64,

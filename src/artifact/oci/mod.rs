@@ -22,6 +22,7 @@
 //! the next build reads back from the previous manifest — and
 //! `org.almalinux.image-builder.layer` = `packages` | `unpackaged`.
 
+pub mod archive;
 pub mod chunk;
 pub mod image;
 pub mod layer;

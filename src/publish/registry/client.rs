@@ -9,11 +9,13 @@
 
 use super::layout::{self, Desc, Layout};
 use super::{error_text, Options};
+use crate::artifact::oci::image::MEDIA_INDEX;
 use crate::publish::auth::{self, AuthState};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use std::io::Write;
 use std::path::Path;
 use tokio::io::AsyncReadExt;
 
@@ -204,26 +206,21 @@ impl Client {
         if !resp.status().is_success() {
             return Err(failure(&Method::GET, &url, resp).await);
         }
-        let mut w = dest.blob_writer(d)?;
+        let mut w = dest.blob_writer_for(&d.digest, d.size)?;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| anyhow::anyhow!("GET {url}: {}", chain(&e)))?;
-            w.write(&chunk).with_context(|| format!("GET {url}"))?;
+            w.write_all(&chunk).with_context(|| format!("GET {url}"))?;
         }
-        w.finish().with_context(|| format!("GET {url}"))
+        w.finish().with_context(|| format!("GET {url}"))?;
+        Ok(())
     }
 
     /// A manifest by tag or digest: (digest, media type, bytes), or None
     /// if the registry does not have it.
     pub async fn get_manifest(&self, reference: &str) -> Result<Option<(String, String, Vec<u8>)>> {
         let url = self.url(&format!("manifests/{reference}"));
-        let accept = [
-            layout::OCI_MANIFEST,
-            layout::OCI_INDEX,
-            layout::DOCKER_MANIFEST,
-            layout::DOCKER_LIST,
-        ]
-        .join(", ");
+        let accept = layout::MANIFEST_TYPES.join(", ");
         let resp = self
             .send(&Method::GET, &url, &|h| {
                 Ok(h.get(&url).header(ACCEPT, &accept))
@@ -296,7 +293,7 @@ impl Client {
         let url = self.url(&format!("referrers/{digest}"));
         let resp = self
             .send(&Method::GET, &url, &|h| {
-                Ok(h.get(&url).header(ACCEPT, layout::OCI_INDEX))
+                Ok(h.get(&url).header(ACCEPT, MEDIA_INDEX))
             })
             .await?;
         if !resp.status().is_success() {

@@ -17,6 +17,11 @@ pub mod layout;
 use self::client::Client;
 use self::layout::{Desc, Layout};
 use super::reference::Reference;
+use crate::artifact::oci::archive::read_archive_entry;
+use crate::artifact::oci::image::MEDIA_INDEX;
+use crate::artifact::oci::layout::{
+    digest_like, parent_dir, read_archive, ref_name, write_archive,
+};
 use crate::error::InputError;
 use anyhow::{bail, Context, Result};
 use futures_util::{StreamExt, TryStreamExt};
@@ -105,12 +110,12 @@ struct Image {
 impl Image {
     /// Reads `tag` from `src` and verifies every blob under it.
     fn load(src: &Layout, tag: &str) -> Result<Image> {
-        let mut root = src.find(tag)?;
-        let body = src.read_manifest(&root)?;
+        let mut root = layout::find(src, tag)?;
+        let body = layout::read_manifest(src, &root)?;
         root.media_type = layout::manifest_media_type(&root.media_type, &body);
-        let closure = src.closure(&root, &body)?;
+        let closure = layout::closure(src, &root, &body)?;
         for b in &closure.blobs {
-            src.verify_blob(b)?;
+            src.verify(&b.digest, b.size)?;
         }
         Ok(Image {
             root,
@@ -153,7 +158,8 @@ pub fn push(layout_dir: &Path, tag: &str, dest: &Reference, o: &Options) -> Resu
             let work = work_dir_for(path)?;
             let dst = Layout::open_or_create(&work.path().join("layout"))?;
             let r = copy_image(&src, &img, &dst, Some(dtag.as_deref().unwrap_or(tag)))?;
-            layout::pack(&dst, path).with_context(|| format!("writing {dest}"))?;
+            // mtimes 0: a copied layout's own are of no account.
+            write_archive(dst.dir(), path, 0).with_context(|| format!("writing {dest}"))?;
             Ok(r)
         }
     }
@@ -162,10 +168,7 @@ pub fn push(layout_dir: &Path, tag: &str, dest: &Reference, o: &Options) -> Resu
 /// A temp dir beside `out`, so hard links and the final rename stay on
 /// one filesystem.
 fn work_dir_for(out: &Path) -> Result<tempfile::TempDir> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_dir(out);
     tempfile::Builder::new()
         .prefix(".image-builder-oci.")
         .tempdir_in(parent)
@@ -240,7 +243,7 @@ fn copy_image(src: &Layout, img: &Image, dst: &Layout, tag: Option<&str>) -> Res
         ..PushReport::default()
     };
     for b in &img.closure.blobs {
-        if dst.copy_blob_from(src, b)? {
+        if dst.copy_blob_from(src, &b.digest, b.size)? {
             r.blobs_uploaded += 1;
             r.bytes_uploaded += b.size;
         } else {
@@ -248,16 +251,16 @@ fn copy_image(src: &Layout, img: &Image, dst: &Layout, tag: Option<&str>) -> Res
         }
     }
     for (d, body) in &img.closure.children {
-        if !dst.has_blob(d) {
-            dst.put_bytes(d, body)?;
+        if !dst.has_blob(&d.digest, d.size) {
+            dst.put_blob(&d.digest, body)?;
         }
         r.manifests_pushed += 1;
     }
-    if !dst.has_blob(&img.root) {
-        dst.put_bytes(&img.root, &img.body)?;
+    if !dst.has_blob(&img.root.digest, img.root.size) {
+        dst.put_blob(&img.root.digest, &img.body)?;
     }
     r.manifests_pushed += 1;
-    dst.set_ref(tag, &img.root)?;
+    dst.set_ref(tag, img.root.entry())?;
     Ok(r)
 }
 
@@ -272,7 +275,7 @@ fn source_tag(l: &Layout, tag: Option<&str>) -> Result<String> {
         [one] => Ok(one.clone()),
         _ => bail!(InputError(format!(
             "{}: name a tag (tags: {})",
-            l.dir.display(),
+            l.dir().display(),
             if tags.is_empty() {
                 "none".into()
             } else {
@@ -309,7 +312,7 @@ pub fn pull(src: &Reference, layout_dir: &Path, tag: &str, o: &Options) -> Resul
         }
         Reference::OciArchive { path, tag: stag } => {
             let work = work_dir_for(layout_dir)?;
-            let l = layout::unpack(path, &work.path().join("layout"))?;
+            let l = read_archive(path, &work.path().join("layout"))?;
             let img = Image::load(&l, &source_tag(&l, stag.as_deref())?)?;
             copy_image(&l, &img, &dst, Some(tag))?;
             Ok(img.root.digest)
@@ -363,13 +366,13 @@ async fn pull_docker(
             stack.push((m, mb));
         }
         blobs.extend(bs.into_iter().filter(|b| seen.insert(b.digest.clone())));
-        dst.put_bytes(&d, &body)?;
+        dst.put_blob(&d.digest, &body)?;
     }
     futures_util::stream::iter(&blobs)
         .map(|b| {
             let c = &c;
             async move {
-                if dst.has_blob(b) {
+                if dst.has_blob(&b.digest, b.size) {
                     return Ok(());
                 }
                 c.get_blob(dst, b).await
@@ -378,7 +381,7 @@ async fn pull_docker(
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
-    dst.set_ref(Some(tag), &root)?;
+    dst.set_ref(Some(tag), root.entry())?;
     Ok(digest)
 }
 
@@ -423,8 +426,8 @@ fn local_manifest(l: &Layout, tag: &str) -> Result<Option<(String, String, Vec<u
     if !l.tags()?.iter().any(|t| t == tag) {
         return Ok(None);
     }
-    let d = l.find(tag)?;
-    let body = l.read_manifest(&d)?;
+    let d = layout::find(l, tag)?;
+    let body = layout::read_manifest(l, &d)?;
     let mt = layout::manifest_media_type(&d.media_type, &body);
     Ok(Some((d.digest, mt, body)))
 }
@@ -432,30 +435,8 @@ fn local_manifest(l: &Layout, tag: &str) -> Result<Option<(String, String, Vec<u
 /// Reads one manifest out of an oci-archive without unpacking the layers
 /// (two seeking passes: index.json, then the manifest's blob).
 fn archive_manifest(path: &Path, tag: &str) -> Result<Option<(String, String, Vec<u8>)>> {
-    use std::io::Read;
     let bad = |e: String| InputError(format!("{} is not an OCI archive: {e}", path.display()));
-    let read_entry = |want: &str, max: u64| -> Result<Option<Vec<u8>>> {
-        let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-        let mut a = tar::Archive::new(f);
-        for e in a.entries_with_seek().map_err(|e| bad(e.to_string()))? {
-            let mut e = e.map_err(|e| bad(e.to_string()))?;
-            let p = e
-                .path()
-                .map_err(|e| bad(e.to_string()))?
-                .to_string_lossy()
-                .into_owned();
-            if p.trim_start_matches("./") == want {
-                if e.size() > max {
-                    return Err(bad(format!("{want} is too large")).into());
-                }
-                let mut v = vec![];
-                e.read_to_end(&mut v)?;
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    };
-    let index = read_entry("index.json", layout::MAX_MANIFEST)?
+    let index = read_archive_entry(path, "index.json", layout::MAX_MANIFEST)?
         .ok_or_else(|| bad("no index.json".into()))?;
     let v: Value = serde_json::from_slice(&index).map_err(|e| bad(format!("index.json: {e}")))?;
     let Some(d) = v
@@ -463,15 +444,15 @@ fn archive_manifest(path: &Path, tag: &str) -> Result<Option<(String, String, Ve
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|m| m.pointer("/annotations/org.opencontainers.image.ref.name") == Some(&json!(tag)))
+        .find(|m| ref_name(m) == Some(tag))
     else {
         return Ok(None);
     };
     let d = Desc::from_value(d, "index.json").map_err(|e| bad(format!("{e:#}")))?;
     let (alg, hex) = d.digest.split_once(':').expect("checked digest");
-    let body = read_entry(&format!("blobs/{alg}/{hex}"), layout::MAX_MANIFEST)?
+    let body = read_archive_entry(path, &format!("blobs/{alg}/{hex}"), layout::MAX_MANIFEST)?
         .ok_or_else(|| bad(format!("blob {} missing", d.digest)))?;
-    if layout::sha256_digest(&body) != d.digest || body.len() as u64 != d.size {
+    if digest_like(&d.digest, &body) != d.digest || body.len() as u64 != d.size {
         return Err(bad(format!("manifest {} does not match its digest", d.digest)).into());
     }
     let mt = layout::manifest_media_type(&d.media_type, &body);
@@ -507,8 +488,7 @@ pub fn push_referrer(
             ))
         })?
         .len();
-    let listed = src
-        .index()?
+    let listed = layout::entries(&src)?
         .into_iter()
         .find(|d| d.digest == artifact_digest);
     let mut root = listed.unwrap_or(Desc {
@@ -517,7 +497,7 @@ pub fn push_referrer(
         size,
         raw: json!({}),
     });
-    let body = src.read_manifest(&root)?;
+    let body = layout::read_manifest(&src, &root)?;
     root.media_type = layout::manifest_media_type(&root.media_type, &body);
     let v: Value = serde_json::from_slice(&body)?;
     let subject = v
@@ -540,9 +520,9 @@ pub fn push_referrer(
         entry["annotations"] = a.clone();
     }
     root.raw = entry.clone();
-    let closure = src.closure(&root, &body)?;
+    let closure = layout::closure(&src, &root, &body)?;
     for b in &closure.blobs {
-        src.verify_blob(b)?;
+        src.verify(&b.digest, b.size)?;
     }
     let img = Image {
         root,
@@ -568,12 +548,12 @@ pub fn push_referrer(
             let work = work_dir_for(path)?;
             let dir = work.path().join("layout");
             let dst = if path.exists() {
-                layout::unpack(path, &dir)?
+                read_archive(path, &dir)?
             } else {
                 Layout::open_or_create(&dir)?
             };
             copy_image(&src, &img, &dst, None)?;
-            layout::pack(&dst, path)
+            write_archive(dst.dir(), path, 0)
         }
     }
 }
@@ -608,10 +588,10 @@ async fn referrer_docker(
     let index = match c.get_manifest(&tag).await? {
         Some((_, _, b)) => serde_json::from_slice::<Value>(&b)
             .with_context(|| format!("referrers index {tag} is not JSON"))?,
-        None => json!({"schemaVersion": 2, "mediaType": layout::OCI_INDEX, "manifests": []}),
+        None => json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}),
     };
     if let Some(new) = add_referrer(index, entry)? {
-        c.put_manifest(&tag, layout::OCI_INDEX, &new).await?;
+        c.put_manifest(&tag, MEDIA_INDEX, &new).await?;
     }
     Ok(())
 }
