@@ -262,6 +262,23 @@ fn empty_dir(root: &Path, rel: &str, touched: &mut Touched) -> Result<Vec<String
     Ok(removed)
 }
 
+/// Moves /boot/efi/EFI (what shim and GRUB packages install) to
+/// /usr/lib/bootupd/updates/EFI, unless the tree has that already.
+fn efi_to_bootupd(root: &Path, touched: &mut Touched) -> Result<()> {
+    let from = root.join("boot/efi/EFI");
+    let to_rel = "usr/lib/bootupd/updates/EFI";
+    let to = root.join(to_rel);
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    if !is_dir(&from) || std::fs::symlink_metadata(&to).is_ok() {
+        return Ok(());
+    }
+    mkdir(root, "usr/lib/bootupd/updates", touched)?;
+    std::fs::rename(&from, &to).with_context(|| format!("moving /boot/efi/EFI to /{to_rel}"))?;
+    touched.add(to_rel);
+    touched.add("boot/efi");
+    Ok(())
+}
+
 /// The mode of each directory bootc expects at the root.
 fn dir_mode(d: &str) -> u32 {
     match d {
@@ -302,6 +319,10 @@ pub fn prepare(root: &Path, o: &Options) -> Result<Prepared> {
     // Whatever dracut or a scriptlet left in /tmp is build debris.
     empty_dir(root, "tmp", t)?;
 
+    // The vendor's EFI binaries (shim, GRUB) go where bootupd installs
+    // and updates them from, as `bootupctl backend generate-update-metadata`
+    // leaves them: /usr/lib/bootupd/updates/EFI.
+    efi_to_bootupd(root, t)?;
     // Kernel packages' scriptlets copy the kernel and an initramfs into
     // /boot; in a bootc image /boot is the deployed system's.
     let removed = empty_dir(root, "boot", t)?;

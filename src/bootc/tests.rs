@@ -469,6 +469,7 @@ fn installed_tree() -> Tree {
     t.file(&format!("lib/modules/{KVER}/initramfs.img"), "initrd");
     t.file(&format!("boot/vmlinuz-{KVER}"), "kernel");
     t.file(&format!("boot/loader/entries/x-{KVER}.conf"), "title x");
+    t.file("boot/efi/EFI/almalinux/shimx64.efi", "shim");
     t.mkdir("var/run");
     t.file("etc/machine-id", "0123456789abcdef0123456789abcdef\n");
     t
@@ -488,6 +489,11 @@ fn prepare_makes_the_layout() {
         Path::new("../usr/lib/modules")
     );
     assert_eq!(std::fs::read_dir(t.p("boot")).unwrap().count(), 0);
+    // The vendor's EFI binaries are where bootupd takes them from.
+    assert_eq!(
+        std::fs::read(t.p("usr/lib/bootupd/updates/EFI/almalinux/shimx64.efi")).unwrap(),
+        b"shim"
+    );
     assert_eq!(
         std::fs::read_link(t.p("var/run")).unwrap(),
         Path::new("../run")
