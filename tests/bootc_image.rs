@@ -280,6 +280,27 @@ fn compose_push_sign_then_derive() {
         "{referrers}"
     );
 
+    // `publish` the archive elsewhere, signed: the same index digest, and
+    // a signature for the index and each arch.
+    let copy = reg.docker_ref("fixture/copy:1");
+    let p = image_builder_env(
+        &env,
+        &[
+            "--json",
+            "publish",
+            s(&out.join("fixture-bootc.oci.tar")),
+            &copy,
+            "--tls-verify=false",
+            "--sign-key",
+            s(&key),
+        ],
+    );
+    assert!(p.status.success(), "{}", text(&p));
+    let pj: Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(pj["digest"], digest.as_str(), "{pj}");
+    assert_eq!(pj["signatures"], 3, "{pj}");
+    raw(&reg.docker_ref(&format!("fixture/copy:{}.sig", digest.replace(':', "-"))));
+
     // The archive lints clean, each arch unpacked.
     let l = env.run(&["lint", s(&out.join("fixture-bootc.oci.tar"))]);
     assert!(l.status.success(), "{}", text(&l));

@@ -15,22 +15,35 @@ use std::path::Path;
 
 pub fn run(ctx: Ctx, args: &PublishArgs) -> Result<()> {
     let dest = reference::parse(&args.reference)?;
-    // Signing hook: the signing module (src/publish/sign.rs) will sign
-    // `report.digest` at `dest` here once it lands.
-    if let Some(k) = &args.sign_key {
-        bail!(InputError(format!(
-            "--sign-key {}: signing on publish is not yet available",
-            k.display()
-        )));
-    }
+    // Read the key first: a wrong password fails before anything is sent.
+    let key = match &args.sign_key {
+        Some(k) => {
+            if dest.repository_name().is_none() {
+                bail!(InputError(format!(
+                    "--sign-key: signatures go to a registry; {dest} is not docker://HOST/REPO:TAG"
+                )));
+            }
+            Some(crate::publish::cosign_key::load(k, None)?)
+        }
+        None => None,
+    };
     let o = Options {
         tls_verify: args.tls_verify,
         authfile: args.authfile.clone(),
     };
-    let report = with_layout(&args.artifact, |dir| {
+    let (report, signatures) = with_layout(&args.artifact, |dir| {
         let l = layout::Layout::open(dir)?;
         let tag = single_tag(&l, &args.artifact)?;
-        registry::push(dir, &tag, &dest, &o)
+        let report = registry::push(dir, &tag, &dest, &o)?;
+        let signatures = match &key {
+            Some(k) => {
+                let top = l.resolve(&tag)?;
+                let digests = crate::publish::sign::covered_digests(&l, &top)?;
+                crate::publish::sign::push_signatures(&digests, &dest, k, &o)?.len()
+            }
+            None => 0,
+        };
+        Ok((report, signatures))
     })?;
     if ctx.json {
         super::print_json(&json!({
@@ -41,6 +54,7 @@ pub fn run(ctx: Ctx, args: &PublishArgs) -> Result<()> {
             "blobs_skipped": report.blobs_skipped,
             "bytes_uploaded": report.bytes_uploaded,
             "manifests_pushed": report.manifests_pushed,
+            "signatures": signatures,
         }));
     } else {
         println!("{}", report.digest);
@@ -48,6 +62,9 @@ pub fn run(ctx: Ctx, args: &PublishArgs) -> Result<()> {
             "{dest}: {} blobs uploaded ({} bytes), {} already present",
             report.blobs_uploaded, report.bytes_uploaded, report.blobs_skipped
         );
+        if signatures > 0 {
+            eprintln!("{dest}: {signatures} signature(s) pushed");
+        }
     }
     Ok(())
 }

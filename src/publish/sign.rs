@@ -104,6 +104,49 @@ pub fn write_signature(
     })
 }
 
+/// Signs each of `digests` (an index's and its images', as `cosign sign
+/// --recursive` does) for the repository `dest` names and pushes the
+/// signature images to its cosign tags. The signature images are built in
+/// a scratch layout, so the artifact being published is never changed.
+pub fn push_signatures(
+    digests: &[String],
+    dest: &super::reference::Reference,
+    key: &CosignKey,
+    o: &super::registry::Options,
+) -> Result<Vec<super::registry::PushReport>> {
+    let Some(identity) = dest.repository_name() else {
+        return Err(InputError(format!(
+            "{dest}: signatures go to a registry (docker://HOST/REPO:TAG)"
+        ))
+        .into());
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("image-builder-sign.")
+        .tempdir()?;
+    let mut out = vec![];
+    for d in digests {
+        let sig = write_signature(scratch.path(), &identity, d, key)?;
+        out.push(super::registry::push(
+            scratch.path(),
+            &sig.tag,
+            &dest.with_tag(&sig.tag),
+            o,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The digests an image's signatures cover: the top manifest's and, for
+/// an index, each image's in it.
+pub fn covered_digests(l: &Layout, top: &Descriptor) -> Result<Vec<String>> {
+    let mut v = vec![top.digest.clone()];
+    if top.media_type.contains("index") {
+        let ix: crate::artifact::oci::image::Index = l.read_json(top)?;
+        v.extend(ix.manifests.into_iter().map(|m| m.digest));
+    }
+    Ok(v)
+}
+
 /// The signature layers of the manifest tagged `tag` in the layout, if
 /// any (other layers are dropped: a signature image holds only these).
 fn existing_signatures(l: &Layout, tag: &str) -> Result<Vec<Descriptor>> {

@@ -389,22 +389,8 @@ fn publish_session(
     report_push(ctx, dest, &r, "image");
     if let Some(key_path) = &args.sign_key {
         let key = publish::cosign_key::load(key_path, None)?;
-        let Some(identity) = dest.repository_name() else {
-            return Err(InputError(
-                "--sign-key signs images pushed to a registry (--push docker://…)".into(),
-            )
-            .into());
-        };
-        // The index and each arch's manifest, as `cosign sign --recursive`:
-        // a pull of one arch from the index is checked against that
-        // arch's own manifest digest.
-        let mut digests = vec![top.digest.clone()];
-        if s.images.len() > 1 {
-            digests.extend(s.images.iter().map(|x| x.1.digest.clone()));
-        }
-        for d in digests {
-            let sig = publish::sign::write_signature(s.layout.dir(), &identity, &d, &key)?;
-            let r = registry::push(s.layout.dir(), &sig.tag, &dest.with_tag(&sig.tag), &ro)?;
+        let digests = publish::sign::covered_digests(&s.layout, top)?;
+        for r in publish::sign::push_signatures(&digests, dest, &key, &ro)? {
             report_push(ctx, dest, &r, "signature");
         }
     }
