@@ -198,7 +198,10 @@ fn repo_gpgcheck_verifies_repomd_signatures() {
 #[test]
 fn build_resolves_writes_the_lock_and_stops_before_missing_stages() {
     let env = Env::new();
-    let m = env.manifest("b.toml", &BASE.replace("type = \"tar\"", "type = \"ostree\""));
+    let m = env.manifest(
+        "b.toml",
+        &BASE.replace("type = \"tar\"", "type = \"ostree\""),
+    );
     let out = env.dir.path().join("out");
     let o = env.run(&["build", "--arch", "x86_64", "-o", s(&out), s(&m)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
