@@ -92,16 +92,24 @@ EOF
 docker-registry serve "$work/reg.yml" >"$work/reg.log" 2>&1 &
 reg_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-push() {
-  "$ib" --json build --locked -o "$work/o-push" --push "docker://127.0.0.1:$port/bench/bootc:1" \
-    --tls-verify=false "$m" | python3 -c 'import sys,json
-for l in sys.stdin:
+push() { # OUTFILE: an unchanged --locked build pushed, timed, JSON events in OUTFILE
+  /usr/bin/time -o "$work/time" -f "%e %M" "$ib" --json build --locked -o "$work/o-push" \
+    --push "docker://127.0.0.1:$port/bench/bootc:1" --tls-verify=false "$m" >"$1" 2>"$work/push.err" \
+    || { cat "$1" "$work/push.err" >&2; exit 1; }
+}
+pushed() { # OUTFILE -> "uploaded skipped bytes digest"
+  python3 - "$1" <<'EOF'
+import json, sys
+for l in open(sys.argv[1]):
     e = json.loads(l)
     if e.get("event") == "pushed" and e.get("what") == "image":
-        print(e["blobs_uploaded"], e["blobs_skipped"], e["bytes_uploaded"], e["digest"])'
+        print(e["blobs_uploaded"], e["blobs_skipped"], e["bytes_uploaded"], e["digest"])
+EOF
 }
-read -r up1 sk1 by1 dg1 < <(push)
-read -r up2 sk2 by2 dg2 < <(/usr/bin/time -o "$work/time" -f "%e %M" bash -c "$(declare -f push); ib=$ib work=$work port=$port m=$m push")
+push "$work/push1.json"
+read -r up1 sk1 by1 dg1 < <(pushed "$work/push1.json")
+push "$work/push2.json"
 read -r t2 kb2 <"$work/time"
+read -r up2 sk2 by2 dg2 < <(pushed "$work/push2.json")
 echo "first push: $up1 blobs uploaded ($((by1 / 1048576)) MiB), $sk1 present"
 echo "unchanged rebuild + push: $up2 blobs uploaded ($by2 bytes), $sk2 present, same digest: $([ "$dg1" = "$dg2" ] && echo yes || echo NO); ${t2} s, $((kb2 / 1024)) MiB peak RSS"

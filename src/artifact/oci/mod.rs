@@ -382,11 +382,17 @@ pub fn build_image(layout: &Layout, req: &ImageRequest) -> Result<Built> {
     let mut history: Vec<Value> = Vec::new();
     let mut written = 0;
     let created = rfc3339(epoch);
-    for (c, entries) in layers.iter().enumerate() {
-        if entries.is_empty() {
-            continue;
-        }
-        let w = layer::write(layout, req.root, entries, req.compression, epoch)?;
+    // Compressing is the expensive part: layers are written side by side,
+    // one per core, and taken back in plan order.
+    let jobs: Vec<usize> = (0..layers.len())
+        .filter(|&c| !layers[c].is_empty())
+        .collect();
+    let mut results = in_parallel(&jobs, |&c| {
+        layer::write(layout, req.root, &layers[c], req.compression, epoch)
+    })
+    .into_iter();
+    for &c in &jobs {
+        let w = results.next().expect("one result per job")?;
         let mut d = w.descriptor;
         d.annotations
             .insert(ANNOTATION_PACKAGES.to_string(), chunks[c].join(","));
@@ -526,4 +532,33 @@ fn config(req: &ImageRequest, diff_ids: &[String], history: Vec<Value>) -> Value
     h.extend(history);
     obj.insert("history".into(), json!(h));
     c
+}
+
+/// `f` over `items` on up to one thread per core (at most 8), results in
+/// the items' order. Each job streams its own layer, so memory stays flat.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                out.lock().expect("no job panics while holding the lock")[i] = Some(r);
+            });
+        }
+    });
+    out.into_inner()
+        .expect("threads are done")
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect()
 }
