@@ -11,6 +11,7 @@
 
 pub mod artifact;
 pub mod bootc;
+pub mod civil;
 pub mod cli;
 pub mod commands;
 pub mod distro;

@@ -36,36 +36,11 @@ impl Touched {
     fn apply(&self, t: i64) -> Result<()> {
         for p in &self.paths {
             if std::fs::symlink_metadata(p).is_ok() {
-                set_mtime_nofollow(p, t)?;
+                crate::artifact::tar::set_time(p, t)?;
             }
         }
         Ok(())
     }
-}
-
-/// Sets atime and mtime of `p` itself (a symlink's own times, not its
-/// target's).
-fn set_mtime_nofollow(p: &Path, t: i64) -> Result<()> {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())?;
-    let ts = libc::timespec {
-        tv_sec: t as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [ts, ts];
-    // SAFETY: a NUL-terminated path and a two-element timespec array.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("setting the mtime of {}", p.display()));
-    }
-    Ok(())
 }
 
 /// Creates directory `rel` (and missing parents), each recorded.

@@ -25,16 +25,7 @@ fn fat_time(epoch: i64) -> fatfs::DateTime {
     let epoch = epoch.clamp(315_532_800, 4_354_819_199);
     let days = epoch.div_euclid(86_400);
     let secs = epoch.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::civil::from_days(days);
     fatfs::DateTime {
         date: fatfs::Date {
             year: year as u16,

@@ -128,24 +128,7 @@ pub fn layer_packages(d: &Descriptor) -> Option<Vec<String>> {
 /// `t` seconds since the epoch as RFC 3339 UTC (`2023-11-14T22:13:20Z`);
 /// negative times clamp to the epoch.
 pub fn rfc3339(t: i64) -> String {
-    let t = t.max(0);
-    let (days, secs) = (t / 86_400, t % 86_400);
-    // Civil-from-days (proleptic Gregorian), for days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    crate::civil::rfc3339(t.max(0))
 }
 
 #[cfg(test)]

@@ -510,44 +510,8 @@ fn remote_manifest(
 fn created_epoch(config: &serde_json::Value) -> i64 {
     config["created"]
         .as_str()
-        .and_then(parse_rfc3339)
+        .and_then(crate::civil::parse_rfc3339)
         .unwrap_or(0)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → seconds since 1970.
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (h, mi, se) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
-            let v = o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60;
-            if o.starts_with('-') {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    // Days from civil (proleptic Gregorian).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
 /// The repository an image's verification policy names: `--push`'s, else
@@ -571,14 +535,20 @@ mod tests {
 
     #[test]
     fn rfc3339_dates() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(crate::civil::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(
-            parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
+            crate::civil::parse_rfc3339("2023-11-14T22:13:20Z"),
             Some(1_700_000_000)
         );
-        assert_eq!(parse_rfc3339("2000-02-29T12:00:00Z"), Some(951_825_600));
-        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            crate::civil::parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            crate::civil::parse_rfc3339("2000-02-29T12:00:00Z"),
+            Some(951_825_600)
+        );
+        assert_eq!(crate::civil::parse_rfc3339("yesterday"), None);
         assert_eq!(
             created_epoch(&json!({"created": oci::image::rfc3339(1_234_567_890)})),
             1_234_567_890

@@ -207,25 +207,11 @@ fn tailoring_xml(
     Ok((xml, id))
 }
 
-/// `epoch` as `YYYY-MM-DDTHH:MM:SS` (UTC), from the civil-from-days
-/// arithmetic of the proleptic Gregorian calendar.
+/// `epoch` as `YYYY-MM-DDTHH:MM:SS` (UTC, no zone suffix).
 fn rfc3339(epoch: i64) -> String {
-    let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    crate::civil::rfc3339(epoch)
+        .trim_end_matches('Z')
+        .to_string()
 }
 
 #[cfg(test)]
