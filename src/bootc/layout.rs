@@ -154,25 +154,11 @@ fn depmod(root: &Path, kver: &str, touched: &mut Touched) -> Result<()> {
     if lstat(root, &format!("{moddir}/modules.dep"))?.is_some() {
         return Ok(());
     }
-    let (prog, mut args): (&str, Vec<&str>) = if ["usr/sbin/depmod", "sbin/depmod"]
-        .iter()
-        .any(|p| root.join(p).exists())
-    {
-        ("depmod", vec![])
-    } else if ["bin/busybox", "usr/bin/busybox"]
-        .iter()
-        .any(|p| root.join(p).exists())
-    {
-        ("busybox", vec!["depmod"])
-    } else {
-        bail!("{kver} has no modules.dep and the tree has no depmod (kmod) to make it");
-    };
-    args.push(kver);
     let before: BTreeSet<_> = entries(&root.join(&moddir))?
         .iter()
         .map(|e| e.file_name())
         .collect();
-    crate::tools::run_in_root(root, prog, &args).with_context(|| format!("depmod for {kver}"))?;
+    crate::artifact::disk::bootloader::depmod(root, kver)?;
     for e in entries(&root.join(&moddir))? {
         if !before.contains(&e.file_name()) {
             touched.add(&format!("{moddir}/{}", e.file_name().to_string_lossy()));
@@ -188,29 +174,17 @@ fn initramfs(root: &Path, kver: &str, sde: i64, touched: &mut Touched) -> Result
     if lstat(root, &rel)?.is_some_and(|m| m.is_file() && m.len() > 0) {
         return Ok(());
     }
-    let dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
-        .iter()
-        .find(|p| root.join(p).exists())
-        .with_context(|| {
-            format!("the tree has no dracut to make /{rel}: add dracut to the packages")
-        })?;
-    crate::tools::run_in_root_env(
+    crate::artifact::disk::bootloader::dracut(
         root,
-        &format!("/{dracut}"),
-        &[
-            "--force",
-            "--no-hostonly",
-            "--reproducible",
-            &format!("/{rel}"),
-            kver,
-        ],
+        &format!("/{rel}"),
+        kver,
+        &["--reproducible"],
         // Its scratch space in /tmp (emptied here), not in the image's /var.
         &[
             ("SOURCE_DATE_EPOCH", sde.to_string()),
             ("TMPDIR", "/tmp".to_string()),
         ],
-    )
-    .with_context(|| format!("making /{rel}"))?;
+    )?;
     if !lstat(root, &rel)?.is_some_and(|m| m.is_file()) {
         bail!("dracut succeeded but wrote no /{rel}");
     }

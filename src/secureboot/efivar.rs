@@ -247,16 +247,8 @@ impl EfiTime {
     pub fn from_unix(secs: u64) -> EfiTime {
         let days = (secs / 86_400) as i64;
         let rem = secs % 86_400;
-        // Civil date from day count (Howard Hinnant's algorithm).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = crate::civil::from_days(days);
+        let (month, day) = (month as u8, day as u8);
         EfiTime {
             year: u16::try_from(year).unwrap_or(u16::MAX),
             month,

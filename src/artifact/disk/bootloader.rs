@@ -107,22 +107,7 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
             .parent()
             .expect("vmlinuz sits in its module directory");
         if !moddir.join("modules.dep").exists() {
-            let (prog, mut args): (&str, Vec<&str>) = if ["usr/sbin/depmod", "sbin/depmod"]
-                .iter()
-                .any(|p| tree.join(p).exists())
-            {
-                ("depmod", vec![])
-            } else if ["bin/busybox", "usr/bin/busybox"]
-                .iter()
-                .any(|p| tree.join(p).exists())
-            {
-                ("busybox", vec!["depmod"])
-            } else {
-                bail!("{kver} has no modules.dep and the tree has no depmod (kmod) to make it");
-            };
-            args.push(kver);
-            crate::tools::run_in_root(tree, prog, &args)
-                .with_context(|| format!("depmod for {kver}"))?;
+            depmod(tree, kver)?;
         }
         let dest = tree.join(format!("boot/vmlinuz-{kver}"));
         if !dest.exists() {
@@ -131,19 +116,13 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
         }
         let initrd = format!("/boot/initramfs-{kver}.img");
         if !tree.join(&initrd[1..]).exists() {
-            let dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
-                .iter()
-                .find(|p| tree.join(p).exists())
-                .with_context(|| {
-                    format!("the tree has no dracut to make {initrd}: add dracut to the packages")
-                })?;
-            crate::tools::run_in_root_env(
+            dracut(
                 tree,
-                &format!("/{dracut}"),
-                &["--force", "--no-hostonly", &initrd, kver],
+                &initrd,
+                kver,
+                &[],
                 &[("SOURCE_DATE_EPOCH", sde.clone())],
-            )
-            .with_context(|| format!("making {initrd}"))?;
+            )?;
         }
     }
 
@@ -395,5 +374,50 @@ pub fn patch_core(core: &mut [u8], core_lba: u64, sectors: u64) -> Result<()> {
     // segment (entry + 10) keeps diskboot.img's default (0x820).
     // The entry below is the list terminator.
     core[entry - 12..entry].fill(0);
+    Ok(())
+}
+
+/// Makes `modules.dep` for `kver` in the tree (chrooted), with the tree's
+/// kmod depmod or busybox's. Shared by disks and bootc images.
+pub(crate) fn depmod(tree: &Path, kver: &str) -> Result<()> {
+    let (prog, mut args): (&str, Vec<&str>) = if ["usr/sbin/depmod", "sbin/depmod"]
+        .iter()
+        .any(|p| tree.join(p).exists())
+    {
+        ("depmod", vec![])
+    } else if ["bin/busybox", "usr/bin/busybox"]
+        .iter()
+        .any(|p| tree.join(p).exists())
+    {
+        ("busybox", vec!["depmod"])
+    } else {
+        bail!("{kver} has no modules.dep and the tree has no depmod (kmod) to make it");
+    };
+    args.push(kver);
+    crate::tools::run_in_root(tree, prog, &args).with_context(|| format!("depmod for {kver}"))?;
+    Ok(())
+}
+
+/// Makes the initramfs at in-tree path `initrd` for `kver` with the
+/// tree's dracut (chrooted, not host-only), `extra` flags before the
+/// output path. Shared by disks and bootc images.
+pub(crate) fn dracut(
+    tree: &Path,
+    initrd: &str,
+    kver: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> Result<()> {
+    let dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
+        .iter()
+        .find(|p| tree.join(p).exists())
+        .with_context(|| {
+            format!("the tree has no dracut to make {initrd}: add dracut to the packages")
+        })?;
+    let mut args = vec!["--force", "--no-hostonly"];
+    args.extend_from_slice(extra);
+    args.extend([initrd, kver]);
+    crate::tools::run_in_root_env(tree, &format!("/{dracut}"), &args, env)
+        .with_context(|| format!("making {initrd}"))?;
     Ok(())
 }
