@@ -24,6 +24,8 @@ debian_pkgs=(
   # bootc/OCI: a real registry on 127.0.0.1, skopeo to read images back and
   # verify sigstore signatures, htpasswd for the registry's auth test
   skopeo docker-registry apache2-utils
+  # ostree outputs: libostree's CLI commits, signs and checks repositories
+  ostree
 )
 backports_pkgs=(qemu-system-x86 qemu-system-arm qemu-user-static)
 
@@ -77,7 +79,7 @@ S
 elif command -v dnf >/dev/null 2>&1; then
   $SUDO dnf install -y gcc clang clang-devel pkgconf libsolv-devel rpm-build rpm-sign \
     createrepo_c dnf gnupg2 python3-pip dosfstools mtools sbsigntools xorriso cpio zstd \
-    openssl edk2-ovmf qemu-kvm qemu-img dpkg
+    openssl edk2-ovmf qemu-kvm qemu-img dpkg ostree
 else
   echo "install-deps: need apt-get (Debian 12) or dnf (AlmaLinux/Fedora)" >&2
   exit 1

@@ -1,9 +1,153 @@
-//! How the library reports long work. The CLI picks a reporter: a bar on a
-//! terminal, JSON lines with `--json`, nothing otherwise; the library only
-//! calls this trait, so it never decides how progress looks.
+//! How the library reports long work and what it made. The CLI picks a
+//! reporter: JSON lines with `--json`, else text (with a bar on a
+//! terminal); the library only calls this trait, so it never decides how
+//! progress looks. Events carry a schema version (`v`) so machines reading
+//! `build --json` can tell when a field changes meaning.
 
+use serde::Serialize;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Mutex;
+
+/// Version of the JSON-lines event schema (`"v"` in every event).
+pub const EVENT_SCHEMA: u32 = 1;
+
+/// Something the pipeline did that a user or a machine wants to know.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The plan's targets, before any work: `[arch, output]` pairs.
+    Planned { outputs: Vec<(String, String)> },
+    /// A pipeline stage begins, in this order: `resolve` (only when the
+    /// lock is made, not with `--locked`), `fetch`, `build` (trees and the
+    /// artifacts made from them, in dependency order: a tree is made when
+    /// the first output that needs it is built), `verify` (only with
+    /// `--verify`), `deliver`.
+    Stage { stage: &'static str },
+    /// A tree is ready.
+    Tree {
+        arch: String,
+        output: String,
+        packages: usize,
+        /// Another output's tree, copied rather than built again.
+        shared: bool,
+    },
+    /// One arch's bootc/OCI image is in its layout.
+    Image {
+        arch: String,
+        output: String,
+        digest: String,
+        layers_written: usize,
+        layers: usize,
+        packages: usize,
+        derived: bool,
+        reused_plan: bool,
+    },
+    /// A finished artifact at its path.
+    Artifact {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arch: Option<String>,
+        output: String,
+        #[serde(rename = "type")]
+        kind: String,
+        path: PathBuf,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        packages: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        customizations: Option<Vec<&'static str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        selinux_labelled: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source_date_epoch: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arches: Option<Vec<String>>,
+    },
+    /// Something was pushed to a registry.
+    Pushed {
+        what: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        digest: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        blobs_uploaded: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        blobs_skipped: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes_uploaded: Option<u64>,
+    },
+    /// An artifact booted to its report.
+    Verified {
+        path: PathBuf,
+        seconds: f64,
+        report: serde_json::Value,
+    },
+    /// A line for people (warnings, what was decided).
+    Note { message: String },
+}
+
+impl Event {
+    /// The event as one JSON object with the schema version.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("events serialize");
+        if let Some(o) = v.as_object_mut() {
+            o.insert("v".into(), EVENT_SCHEMA.into());
+        }
+        v
+    }
+
+    /// The event for people: `Some((to_stdout, line))`, or None when text
+    /// output leaves it out.
+    pub fn to_text(&self) -> Option<(bool, String)> {
+        Some(match self {
+            Event::Planned { .. } | Event::Stage { .. } | Event::Tree { .. } => return None,
+            Event::Image {
+                arch,
+                digest,
+                layers,
+                layers_written,
+                ..
+            } => (
+                false,
+                format!("{arch}: image {digest} ({layers} layers, {layers_written} written by this build)"),
+            ),
+            Event::Artifact { path, .. } => (true, path.display().to_string()),
+            Event::Pushed {
+                what,
+                reference,
+                subject,
+                digest,
+                blobs_uploaded,
+                blobs_skipped,
+                ..
+            } => (
+                false,
+                match (reference, blobs_uploaded) {
+                    (Some(r), Some(up)) => format!(
+                        "pushed {what} {r}@{digest}: {up} blobs uploaded, {} already present",
+                        blobs_skipped.unwrap_or(0)
+                    ),
+                    _ => format!(
+                        "pushed {what} {digest}{}",
+                        subject
+                            .as_deref()
+                            .map(|s| format!(" for {s}"))
+                            .unwrap_or_default()
+                    ),
+                },
+            ),
+            Event::Verified { seconds, .. } => {
+                (false, format!("verified: report after {seconds:.1} s"))
+            }
+            Event::Note { message } => (false, message.clone()),
+        })
+    }
+}
 
 pub trait Progress: Send + Sync {
     /// A task begins: `items` things, `bytes` in total if known.
@@ -13,6 +157,9 @@ pub trait Progress: Send + Sync {
     /// One item finished (`cached` when it needed no download).
     fn item_done(&self, name: &str, cached: bool);
     fn finish(&self);
+    /// Something happened (see `Event`). Reporters that show nothing
+    /// ignore it.
+    fn event(&self, _e: &Event) {}
 }
 
 /// Reports nothing.
@@ -63,6 +210,31 @@ impl Progress for TtyProgress {
             b.finish_and_clear();
         }
     }
+    fn event(&self, e: &Event) {
+        print_text(e);
+    }
+}
+
+fn print_text(e: &Event) {
+    match e.to_text() {
+        Some((true, line)) => println!("{line}"),
+        Some((false, line)) => crate::report::info(line),
+        None => {}
+    }
+}
+
+/// Text without a bar (stderr is not a terminal, or `-q`): events as
+/// lines, data (artifact paths) on stdout.
+pub struct TextProgress;
+
+impl Progress for TextProgress {
+    fn start(&self, _: &str, _: u64, _: Option<u64>) {}
+    fn bytes(&self, _: u64) {}
+    fn item_done(&self, _: &str, _: bool) {}
+    fn finish(&self) {}
+    fn event(&self, e: &Event) {
+        print_text(e);
+    }
 }
 
 /// One JSON object per event on stdout.
@@ -72,18 +244,24 @@ impl Progress for JsonProgress {
     fn start(&self, task: &str, items: u64, bytes: Option<u64>) {
         println!(
             "{}",
-            serde_json::json!({"event": "start", "task": task, "items": items, "bytes": bytes})
+            serde_json::json!({"v": EVENT_SCHEMA, "event": "start", "task": task, "items": items, "bytes": bytes})
         );
     }
     fn bytes(&self, _: u64) {}
     fn item_done(&self, name: &str, cached: bool) {
         println!(
             "{}",
-            serde_json::json!({"event": "done", "item": name, "cached": cached})
+            serde_json::json!({"v": EVENT_SCHEMA, "event": "done", "item": name, "cached": cached})
         );
     }
     fn finish(&self) {
-        println!("{}", serde_json::json!({"event": "finish"}));
+        println!(
+            "{}",
+            serde_json::json!({"v": EVENT_SCHEMA, "event": "finish"})
+        );
+    }
+    fn event(&self, e: &Event) {
+        println!("{}", e.to_json());
     }
 }
 
@@ -97,6 +275,6 @@ pub fn for_cli(json: bool) -> Box<dyn Progress> {
             items: Mutex::new((0, 0)),
         })
     } else {
-        Box::new(NoProgress)
+        Box::new(TextProgress)
     }
 }

@@ -55,8 +55,14 @@ const COMPOSE: &str = r#"name = "fixture-bootc"
 distro = "fixture"
 architectures = ["x86_64", "aarch64"]
 
+[boot]
+cmdline = "quiet"
+
 [customizations]
 hostname = "bootc-fixture"
+
+[customizations.kernel]
+append = "audit=0 mitigations=auto"
 
 [[output]]
 type = "bootc"
@@ -258,6 +264,23 @@ fn compose_push_sign_then_derive() {
         image_file(&tree, &key_in_image),
         std::fs::read(&pubkey).unwrap()
     );
+
+    // The manifest's kernel arguments ([boot] cmdline, then
+    // customizations.kernel.append) are the image's kargs.d, and nothing
+    // of the distro's disk defaults is.
+    let kargs = String::from_utf8(image_file(
+        &tree,
+        "usr/lib/bootc/kargs.d/10-image-builder.toml",
+    ))
+    .unwrap();
+    let parsed: toml::Value = toml::from_str(&kargs).unwrap();
+    let args: Vec<&str> = parsed["kargs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(args, ["quiet", "audit=0", "mitigations=auto"], "{kargs}");
 
     // The SBOM is attached to each arch's manifest as a referrer (the
     // referrers tag schema: distribution 2.8 has no referrers API).

@@ -95,7 +95,7 @@ fn build_plan(dir: &Path, t: &Path, p: &plan::BuildPlan) -> (PathBuf, disk::Repo
         .unwrap()
         .unwrap();
     let arch = alma_image_builder::distro::arch::lookup("x86_64").unwrap();
-    alma_image_builder::artifact::tar::clamp_mtimes(&t, 1_700_000_000).unwrap();
+    alma_image_builder::tarball::clamp_mtimes(&t, 1_700_000_000).unwrap();
     let raw = dir.join("disk.raw");
     let r = disk::build_raw(
         &disk::Input {

@@ -7,10 +7,10 @@
 //! corrupt blobs refused by digest.
 
 use alma_image_builder::artifact::oci::{
-    self, image, layer, layout::Layout, walk, BaseImage, Built, Compression, ImageRequest,
-    PackageFiles,
+    self, BaseImage, Built, Compression, ImageRequest, PackageFiles,
 };
 use alma_image_builder::error::InputError;
+use alma_image_builder::oci::{image, layout::Layout, walk};
 use alma_image_builder::tools;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -102,7 +102,7 @@ fn make_tree(root: &Path, pkgs: &[String]) -> Vec<PackageFiles> {
             paths: paths.iter().map(PathBuf::from).collect(),
         });
     }
-    alma_image_builder::artifact::tar::clamp_mtimes(root, EPOCH).unwrap();
+    alma_image_builder::tarball::clamp_mtimes(root, EPOCH).unwrap();
     out
 }
 
@@ -291,7 +291,7 @@ fn one_package_changes_at_most_two_layers() {
 fn extract_all(l: &Layout, m: &image::Manifest, into: &Path) {
     fs::create_dir_all(into).unwrap();
     for d in &m.layers {
-        layer::extract(l, d, into).unwrap();
+        alma_image_builder::oci::extract::extract(l, d, into).unwrap();
     }
 }
 
@@ -448,9 +448,9 @@ fn skopeo_reads_and_copies() {
     );
     // The same layout as an oci-archive, twice the same bytes.
     let a1 = t.path().join("a1.tar");
-    oci::layout::write_archive(&dir, &a1, EPOCH).unwrap();
+    alma_image_builder::oci::layout::write_archive(&dir, &a1, EPOCH).unwrap();
     let a2 = t.path().join("a2.tar");
-    oci::layout::write_archive(&dir, &a2, EPOCH).unwrap();
+    alma_image_builder::oci::layout::write_archive(&dir, &a2, EPOCH).unwrap();
     assert_eq!(fs::read(&a1).unwrap(), fs::read(&a2).unwrap());
     let v: serde_json::Value = serde_json::from_str(&skopeo(&[
         "inspect",
@@ -458,7 +458,7 @@ fn skopeo_reads_and_copies() {
     ]))
     .unwrap();
     assert_eq!(v["Labels"]["containers.bootc"], "1");
-    let back = oci::layout::read_archive(&a1, &t.path().join("back")).unwrap();
+    let back = alma_image_builder::oci::layout::read_archive(&a1, &t.path().join("back")).unwrap();
     assert_eq!(back.resolve("multi").unwrap(), idx);
 }
 
@@ -492,7 +492,7 @@ fn change(root: &Path) -> Vec<PackageFiles> {
         0o644,
         (0, 0),
     );
-    alma_image_builder::artifact::tar::clamp_mtimes(root, EPOCH).unwrap();
+    alma_image_builder::tarball::clamp_mtimes(root, EPOCH).unwrap();
     let mut pkgs: Vec<PackageFiles> = names(3)
         .iter()
         .map(|p| PackageFiles {
@@ -641,7 +641,7 @@ fn big_files_stream() {
     let f = fs::File::create(root.join("big")).unwrap();
     f.set_len(256 << 20).unwrap();
     drop(f);
-    alma_image_builder::artifact::tar::clamp_mtimes(&root, EPOCH).unwrap();
+    alma_image_builder::tarball::clamp_mtimes(&root, EPOCH).unwrap();
     let l = Layout::create(&t.path().join("oci")).unwrap();
     let (_, m) = build(
         &l,
@@ -705,7 +705,7 @@ fn rpm_tree(root: &Path, names: &[&str]) -> Vec<PackageFiles> {
         0o644,
         (0, 0),
     );
-    alma_image_builder::artifact::tar::clamp_mtimes(root, EPOCH).unwrap();
+    alma_image_builder::tarball::clamp_mtimes(root, EPOCH).unwrap();
     out
 }
 

@@ -8,8 +8,8 @@
 mod common;
 
 use alma_image_builder::error::InputError;
-use alma_image_builder::publish::reference::{self, Reference};
-use alma_image_builder::publish::registry::{self, Options};
+use alma_image_builder::oci::reference::{self, Reference};
+use alma_image_builder::oci::registry::{self, Options};
 use alma_image_builder::tools;
 use common::registry::{skopeo, Registry};
 use serde_json::{json, Value};

@@ -5,8 +5,8 @@
 
 mod common;
 
-use alma_image_builder::publish::reference;
-use alma_image_builder::publish::registry::{self, Options};
+use alma_image_builder::oci::reference;
+use alma_image_builder::oci::registry::{self, Options};
 use alma_image_builder::tools;
 use base64::Engine;
 use common::registry::skopeo;

@@ -225,7 +225,7 @@ fn auth_files_are_signed_by_the_right_key() {
 #[test]
 fn enrollment_files_match_efitools_byte_for_byte() {
     if !have("cert-to-efi-sig-list") || !have("sign-efi-sig-list") {
-        eprintln!("skipped: efitools not installed (apt-get install efitools)");
+        common::skip::skip("efitools not installed (apt-get install efitools)");
         return;
     }
     let dir = keyset();
@@ -634,11 +634,11 @@ dpkg -x systemd-boot-efi_*_arm64.deb root.tmp && rm -rf root && mv root.tmp root
 /// None (with a note) when the cross objcopy or the stub is missing.
 fn arm64_uki(t: &Path, cmdline: &str) -> Option<(PathBuf, PathBuf)> {
     if !have("aarch64-linux-gnu-objcopy") {
-        eprintln!("skipped: binutils-aarch64-linux-gnu not installed");
+        common::skip::skip("binutils-aarch64-linux-gnu not installed");
         return None;
     }
     let Some(stub) = arm64_stub() else {
-        eprintln!("skipped: cannot download systemd-boot-efi:arm64");
+        common::skip::skip("cannot download systemd-boot-efi:arm64");
         return None;
     };
     let repo = common::fixtures::fixture_root().join("repos/main/aarch64");

@@ -252,10 +252,30 @@ fn customizations_end_to_end() {
         assert!(l.contains("  c /etc/"), "a non-config file changed: {l}");
     }
     assert!(!changed.is_empty());
-    // The JSON report names what was applied.
-    let report: serde_json::Value = String::from_utf8_lossy(&o.stdout)
+    // `--json` is JSON lines, each event with the schema version; the
+    // stages come in pipeline order.
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events.iter().all(|v| v["v"] == 1), "{events:?}");
+    let stages: Vec<&str> = events
+        .iter()
+        .filter(|v| v["event"] == "stage")
+        .map(|v| v["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["resolve", "fetch", "build", "deliver"]);
+    let at = |kind: &str, stage: &str| {
+        events
+            .iter()
+            .position(|v| v["event"] == kind && (stage.is_empty() || v["stage"] == stage))
+            .unwrap_or_else(|| panic!("no {kind} {stage} event"))
+    };
+    assert!(at("planned", "") < at("stage", "fetch"));
+    assert!(at("stage", "build") < at("artifact", ""));
+    // The JSON report names what was applied.
+    let report = events
+        .iter()
         .find(|v| v["event"] == "artifact")
         .expect("an artifact event");
     let applied: Vec<&str> = report["customizations"]

@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-const KVER: &str = "6.1.0-56-amd64";
-
 fn fixture_root() -> PathBuf {
     std::env::var_os("IMAGE_BUILDER_FIXTURE_ROOT")
         .map(PathBuf::from)
@@ -90,10 +88,13 @@ fn disks() -> &'static Path {
         }
         std::fs::write(d.join("initrd/init"), INIT).unwrap();
         std::fs::write(d.join("grub.cfg"), GRUB_CFG).unwrap();
+        // The fixture kernel follows Debian's archive (a new ABI every few
+        // weeks), so its release is read from the unpacked package.
+        let kver = kernel_release(&d.join("x"));
         sh(
             &format!(
                 "cp x/bin/busybox initrd/bin/busybox
-                 cp x/lib/modules/{KVER}/kernel/fs/efivarfs/efivarfs.ko initrd/lib/
+                 cp x/lib/modules/{kver}/kernel/fs/efivarfs/efivarfs.ko initrd/lib/
                  chmod 755 initrd/init initrd/bin/busybox
                  (cd initrd && find . | cpio -o -H newc --quiet | gzip -1) > initrd.gz
                  cp x/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed grub-good.efi
@@ -109,7 +110,7 @@ fn disks() -> &'static Path {
                    mcopy -i esp.img x/boot/efi/EFI/almalinux/mmx64.efi ::/EFI/BOOT/mmx64.efi
                    mcopy -i esp.img grub-$v.efi ::/EFI/BOOT/grubx64.efi
                    mcopy -i esp.img grub.cfg ::/EFI/debian/grub.cfg
-                   mcopy -i esp.img x/lib/modules/{KVER}/vmlinuz ::/vmlinuz
+                   mcopy -i esp.img x/lib/modules/{kver}/vmlinuz ::/vmlinuz
                    mcopy -i esp.img initrd.gz ::/initrd.gz
                    rm -f $v.raw
                    truncate -s 66M $v.raw
@@ -122,6 +123,20 @@ fn disks() -> &'static Path {
         );
         d
     })
+}
+
+/// The one kernel release under `x/lib/modules` (the unpacked kernel-core).
+fn kernel_release(x: &Path) -> String {
+    let dir = x.join("lib/modules");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("vmlinuz").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1, "expected one kernel in {}: {names:?}", dir.display());
+    names.pop().unwrap()
 }
 
 /// One QEMU at a time.

@@ -36,7 +36,7 @@ impl Touched {
     fn apply(&self, t: i64) -> Result<()> {
         for p in &self.paths {
             if std::fs::symlink_metadata(p).is_ok() {
-                crate::artifact::tar::set_time(p, t)?;
+                crate::tarball::set_time(p, t)?;
             }
         }
         Ok(())
@@ -120,7 +120,7 @@ fn modules_under_usr(root: &Path, touched: &mut Touched) -> Result<()> {
 /// The one kernel of the tree. None or several is the manifest's package
 /// list at fault, so an `InputError` (exit 2) naming them.
 fn the_kernel(root: &Path, o: &Options) -> Result<String> {
-    let found = crate::artifact::disk::bootloader::kernels(root)?;
+    let found = crate::tree::boot::kernels(root)?;
     match found.as_slice() {
         [] => {
             let pkg = o
@@ -158,7 +158,7 @@ fn depmod(root: &Path, kver: &str, touched: &mut Touched) -> Result<()> {
         .iter()
         .map(|e| e.file_name())
         .collect();
-    crate::artifact::disk::bootloader::depmod(root, kver)?;
+    crate::tree::boot::depmod(root, kver)?;
     for e in entries(&root.join(&moddir))? {
         if !before.contains(&e.file_name()) {
             touched.add(&format!("{moddir}/{}", e.file_name().to_string_lossy()));
@@ -174,7 +174,7 @@ fn initramfs(root: &Path, kver: &str, sde: i64, touched: &mut Touched) -> Result
     if lstat(root, &rel)?.is_some_and(|m| m.is_file() && m.len() > 0) {
         return Ok(());
     }
-    crate::artifact::disk::bootloader::dracut(
+    crate::tree::boot::dracut(
         root,
         &format!("/{rel}"),
         kver,

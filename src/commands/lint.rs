@@ -21,9 +21,9 @@ fn lint_image(path: &Path, is_layout: bool) -> Result<Vec<bootc::Finding>> {
     use crate::artifact::oci;
     let scratch = tempfile::tempdir()?;
     let layout = if is_layout {
-        oci::layout::Layout::open(path)?
+        crate::oci::layout::Layout::open(path)?
     } else {
-        oci::layout::read_archive(path, &scratch.path().join("layout")).map_err(|e| {
+        crate::oci::layout::read_archive(path, &scratch.path().join("layout")).map_err(|e| {
             InputError(format!(
                 "{}: not a readable OCI archive: {e:#}",
                 path.display()
@@ -39,8 +39,8 @@ fn lint_image(path: &Path, is_layout: bool) -> Result<Vec<bootc::Finding>> {
         ))
         .into());
     };
-    let images: Vec<oci::image::Descriptor> = if top.media_type.contains("index") {
-        layout.read_json::<oci::image::Index>(top)?.manifests
+    let images: Vec<crate::oci::image::Descriptor> = if top.media_type.contains("index") {
+        layout.read_json::<crate::oci::image::Index>(top)?.manifests
     } else {
         vec![top.clone()]
     };

@@ -4,7 +4,6 @@
 use super::{load, print_json, Ctx};
 use crate::cli::LockArgs;
 use crate::error::InputError;
-use crate::fetch::Cache;
 use crate::plan;
 use crate::resolve::{self, lockfile};
 use anyhow::Result;
@@ -50,25 +49,12 @@ pub fn run(ctx: Ctx, a: &LockArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let cache = Cache::open(ctx.cache_dir)?;
-    let name = a
-        .select
-        .manifest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (mut lock, warnings) = resolve::lock(&p, &cache, &name)?;
+    let env = crate::pipeline::Env {
+        output_dir: ".".into(),
+        cache_dir: ctx.cache_dir.map(|p| p.to_path_buf()),
+    };
     // A partial run (--arch, --only) keeps the other targets of an old lock.
-    if let Ok(old) = lockfile::Lockfile::load(&path) {
-        for t in old.targets {
-            if lock.target(&t.arch, &t.output).is_none() {
-                lock.targets.push(t);
-            }
-        }
-    }
-    lock.targets
-        .sort_by(|x, y| (&x.arch, &x.output).cmp(&(&y.arch, &y.output)));
-    lock.write(&path)?;
+    let (lock, warnings) = crate::pipeline::lock(&p, &path, &env)?;
     for w in &warnings {
         crate::report::info(format!("warning: {w}"));
     }

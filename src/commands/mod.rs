@@ -53,13 +53,6 @@ pub(crate) fn load(sel: &SelectArgs) -> Result<(Document, Selection)> {
     Ok((doc, selection))
 }
 
-/// Prints a JSON value on stdout.
-/// One event per line (`build --json` streams these, like the progress
-/// reporter's lines on stderr).
-pub(crate) fn print_json_line(v: &serde_json::Value) {
-    println!("{v}");
-}
-
 pub(crate) fn print_json(v: &serde_json::Value) {
     println!(
         "{}",

@@ -7,8 +7,8 @@
 use super::Ctx;
 use crate::cli::PublishArgs;
 use crate::error::InputError;
-use crate::publish::reference;
-use crate::publish::registry::{self, layout, Options};
+use crate::oci::reference;
+use crate::oci::registry::{self, layout, Options};
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::path::Path;
@@ -81,7 +81,7 @@ fn with_layout<T>(artifact: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result
         .prefix("image-builder-publish.")
         .tempdir()?;
     let dir = work.path().join("layout");
-    crate::artifact::oci::layout::read_archive(artifact, &dir)?;
+    crate::oci::layout::read_archive(artifact, &dir)?;
     f(&dir)
 }
 

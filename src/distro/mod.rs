@@ -177,6 +177,19 @@ impl DistroDef {
     }
 }
 
+/// The rpm database directory inside an installed tree, as an absolute
+/// in-tree path: AlmaLinux 10 and Kitten keep it in /usr/lib/sysimage/rpm
+/// (with /var/lib/rpm a symlink), 8 and 9 in /var/lib/rpm. Read from the
+/// tree, not the definition, because a base image's tree may come from
+/// any release. Lives here, below resolve and tree, because both ask.
+pub fn rpmdb_dir(root: &std::path::Path) -> &'static str {
+    if root.join("usr/lib/sysimage/rpm").is_dir() {
+        "/usr/lib/sysimage/rpm"
+    } else {
+        "/var/lib/rpm"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

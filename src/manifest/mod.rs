@@ -6,8 +6,10 @@
 //! setting. Checks that need the distro and arch models live in
 //! `validate`.
 
+pub mod arches;
 pub mod blueprint;
 pub mod diag;
+pub mod mountpoint;
 pub mod ours;
 pub mod size;
 pub mod validate;
@@ -91,11 +93,10 @@ impl Document {
 /// Why a manifest could not be used. Every variant is bad input (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The io error is in the message, not the error chain, so a
+    /// chain-printing caller does not say it twice.
+    #[error("reading {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
 }
@@ -134,9 +135,9 @@ pub fn parse(text: &str, file: &Path) -> Result<Document, ManifestError> {
 
 /// Reads and parses a manifest file.
 pub fn load(path: &Path) -> Result<Document, ManifestError> {
-    let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+    let bytes = std::fs::read(path).map_err(|err| ManifestError::Read {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         ManifestError::Invalid(vec![Diagnostic {

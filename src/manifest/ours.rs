@@ -240,12 +240,25 @@ pub struct OciOptions {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OstreeOptions {
+    /// The branch the commit is made on (default
+    /// `VENDOR/MAJOR/ARCH/NAME`, e.g. `almalinux/10/x86_64/edge`);
+    /// `$basearch` is replaced by each architecture's base arch.
     #[serde(rename = "ref", default)]
     pub reference: Option<String>,
+    /// The commit this one follows: a commit checksum, or a ref of the
+    /// repository at `url`. Without it, `url` alone means "the current
+    /// head of `ref` there".
     #[serde(default)]
     pub parent: Option<String>,
+    /// The repository (http, https or file URL) the parent commit is
+    /// fetched from (its metadata only, as osbuild does).
     #[serde(default)]
     pub url: Option<String>,
+    /// An armored OpenPGP secret key file that signs the commit and the
+    /// summary (libostree's GPG signatures; Debian's libostree has no
+    /// ed25519 signing).
+    #[serde(default)]
+    pub gpg_key: Option<PathBuf>,
 }
 
 /// `[output.iso]`: ISO options.

@@ -236,7 +236,7 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
 
     if let Some(c) = &m.customizations {
         for (i, f) in c.filesystem.iter().enumerate() {
-            if let Err(why) = crate::plan::layout::check_mountpoint(&f.mountpoint) {
+            if let Err(why) = super::mountpoint::check(&f.mountpoint) {
                 out.push(doc.diag(
                     &[
                         "customizations".into(),
@@ -333,7 +333,7 @@ fn check_disk_partitions(doc: &Document, out: &mut Vec<Diagnostic>) {
                         "a plain partition needs a mountpoint (or fs_type = \"swap\")",
                     )),
                     (Some(mp), _) => {
-                        if let Err(why) = crate::plan::layout::check_mountpoint(mp) {
+                        if let Err(why) = super::mountpoint::check(mp) {
                             out.push(doc.diag(&at("mountpoint"), why));
                         }
                     }
@@ -473,7 +473,7 @@ fn check_output_options(
 fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagnostic>) {
     let m = &doc.manifest;
     let Some(b) = &m.boot else { return };
-    let arches = crate::plan::arches_of(doc, distro, &Selection::default());
+    let arches = super::arches::of(doc, distro, &[]);
     if let Some(fw) = b.firmware {
         for a in &arches {
             let ar = arch::lookup(a).expect("checked");

@@ -126,21 +126,7 @@ pub fn plan(
         );
     }
 
-    let mut cmdline: Vec<String> = distro.kernel_cmdline.clone();
-    if let Some(bd) = distro.boot.get(ar.name) {
-        cmdline.extend(bd.cmdline.iter().cloned());
-    }
-    cmdline.extend(
-        b.cmdline
-            .to_vec()
-            .iter()
-            .flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()),
-    );
-    if let Some(c) = &m.customizations {
-        cmdline.extend(super::custom::kernel_append(c));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    cmdline.retain(|a| seen.insert(a.clone()));
+    let cmdline = kernel_args(m, distro, ar);
 
     let firmware = if uefi {
         let code = q.firmware.uefi_code.unwrap_or("?");
@@ -174,6 +160,41 @@ pub fn plan(
             accel: "tcg".into(),
         },
     })
+}
+
+/// The kernel command line of every kernel-bearing output: the distro's
+/// defaults, the arch's console, `[boot] cmdline`, then
+/// `customizations.kernel.append`, first occurrence kept.
+pub fn kernel_args(m: &Manifest, distro: &DistroDef, ar: &Arch) -> Vec<String> {
+    let mut cmdline: Vec<String> = distro.kernel_cmdline.clone();
+    if let Some(bd) = distro.boot.get(ar.name) {
+        cmdline.extend(bd.cmdline.iter().cloned());
+    }
+    cmdline.extend(manifest_kernel_args(m));
+    let mut seen = std::collections::BTreeSet::new();
+    cmdline.retain(|a| seen.insert(a.clone()));
+    cmdline
+}
+
+/// What the manifest itself adds to the kernel command line: `[boot]
+/// cmdline` then `customizations.kernel.append`. A bootc image carries
+/// exactly these in `kargs.d` (the distro's console defaults belong to the
+/// disk or installer that deploys it).
+pub fn manifest_kernel_args(m: &Manifest) -> Vec<String> {
+    let b = m.boot.clone().unwrap_or_default();
+    let mut cmdline: Vec<String> = vec![];
+    cmdline.extend(
+        b.cmdline
+            .to_vec()
+            .iter()
+            .flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()),
+    );
+    if let Some(c) = &m.customizations {
+        cmdline.extend(super::custom::kernel_append(c));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    cmdline.retain(|a| seen.insert(a.clone()));
+    cmdline
 }
 
 fn signed_by(sb: SecureBootMode) -> &'static str {

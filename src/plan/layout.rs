@@ -106,53 +106,6 @@ fn mbr(t: &str) -> String {
     t.to_string()
 }
 
-/// Mountpoints we refuse: they must live on the root filesystem.
-const ON_ROOT: &[&str] = &[
-    "/etc",
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib64",
-    "/dev",
-    "/proc",
-    "/sys",
-    "/run",
-    "/var/lib/rpm",
-];
-
-/// Checks a mountpoint from a customization; returns why it is refused.
-pub fn check_mountpoint(mp: &str) -> Result<(), String> {
-    if !mp.starts_with('/') {
-        return Err(format!("mountpoint \"{mp}\" is not absolute"));
-    }
-    if mp.len() > 1 && mp.ends_with('/')
-        || mp.contains("//")
-        || mp.split('/').any(|c| c == "." || c == "..")
-    {
-        return Err(format!("mountpoint \"{mp}\" is not a clean path"));
-    }
-    if ON_ROOT
-        .iter()
-        .any(|r| mp == *r || mp.starts_with(&format!("{r}/")))
-    {
-        return Err(format!(
-            "mountpoint \"{mp}\" must stay on the root filesystem"
-        ));
-    }
-    if mp == "/boot/efi" {
-        return Err(
-            "the ESP (/boot/efi) is laid out by the boot chain, not a customization".into(),
-        );
-    }
-    if mp.starts_with("/boot/") {
-        return Err(format!(
-            "mountpoint \"{mp}\" is inside /boot, which the boot chain lays out"
-        ));
-    }
-    Ok(())
-}
-
 fn data_guid(arch: &Arch, mp: &str) -> &'static str {
     match mp {
         "/" => arch.root_guid,
@@ -254,7 +207,7 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
         }
     }
     for r in reqs.iter().filter(|r| r.fs.as_deref() != Some("swap")) {
-        check_mountpoint(&r.mountpoint)?;
+        crate::manifest::mountpoint::check(&r.mountpoint)?;
     }
     let boot_req = reqs.iter().find(|r| r.mountpoint == "/boot");
     let boot_size = boot_req.map(|r| r.minsize.max(512 * MIB)).unwrap_or(GIB);

@@ -8,10 +8,18 @@
 pub mod boot;
 pub mod custom;
 pub mod layout;
+mod packages;
 pub mod render;
+mod repos;
+pub mod target;
+
+pub use target::{
+    ArtifactPlan, Destination, Flags, OciPlan, OstreeParent, OstreePlan, SignerPlan, TreePlan,
+    TreeSource,
+};
 
 use crate::distro::{self, arch, Arch, DistroDef};
-use crate::manifest::ours::{Firmware, OutputType};
+use crate::manifest::ours::OutputType;
 use crate::manifest::validate::{self, Selection};
 use crate::manifest::{Diagnostic, Document, ManifestError};
 use serde::Serialize;
@@ -88,6 +96,16 @@ pub struct OutputPlan {
     pub disk: Option<layout::DiskLayout>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boot: Option<boot::BootPlan>,
+    /// How the tree is made, and from what.
+    pub tree: TreePlan,
+    /// What is made of the tree.
+    pub artifact: ArtifactPlan,
+    /// Boot the artifact in QEMU after it is built (`--verify`).
+    pub verify: bool,
+    pub destinations: Vec<Destination>,
+    /// Outputs of this manifest that must be built first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -102,43 +120,41 @@ pub struct PackagePlan {
 /// Arches a manifest builds for, after `--arch`: the manifest's list, or
 /// the host's arch when it names none.
 pub fn arches_of(doc: &Document, distro: &DistroDef, sel: &Selection) -> Vec<String> {
-    let m = &doc.manifest;
-    let mut listed: Vec<String> = m
-        .architecture
-        .iter()
-        .chain(m.architectures.iter())
-        .filter_map(|a| arch::lookup(a))
-        .map(|a| a.name.to_string())
-        .collect();
-    if listed.is_empty() {
-        let host = arch::host();
-        listed.push(if distro.supports_arch(host) {
-            host.to_string()
-        } else {
-            distro.arches[0].clone()
-        });
-    }
-    if !sel.arches.is_empty() {
-        let wanted: Vec<&str> = sel
-            .arches
-            .iter()
-            .filter_map(|a| arch::lookup(a))
-            .map(|a| a.name)
-            .collect();
-        let from_manifest = m.architecture.is_some() || !m.architectures.is_empty();
-        if from_manifest {
-            listed.retain(|a| wanted.contains(&a.as_str()));
-        } else {
-            listed = wanted.iter().map(|s| s.to_string()).collect();
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    listed.retain(|a| seen.insert(a.clone()));
-    listed
+    crate::manifest::arches::of(doc, distro, &sel.arches)
 }
 
-/// Validates `doc` and makes its plan.
+/// Validates `doc` and makes its plan with the default flags (what
+/// `validate` and `plan` judge).
 pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError> {
+    make_plan(doc, sel, &Flags::default())
+}
+
+/// Validates `doc`, makes its plan, and judges the run's flags against it
+/// (an `InputError` naming the flag).
+pub fn make_with(doc: &Document, sel: &Selection, flags: &Flags) -> anyhow::Result<BuildPlan> {
+    let p = make_plan(doc, sel, flags)?;
+    let kinds: Vec<OutputType> = p
+        .arches
+        .iter()
+        .flat_map(|a| a.outputs.iter().map(|o| o.kind))
+        .collect();
+    target::check_flags(flags, &kinds)?;
+    let signers: Vec<&SignerPlan> = p
+        .arches
+        .iter()
+        .flat_map(|a| &a.outputs)
+        .filter_map(|o| match &o.artifact {
+            ArtifactPlan::Disk {
+                signer: Some(s), ..
+            } => Some(s),
+            _ => None,
+        })
+        .collect();
+    target::check_files(&signers)?;
+    Ok(p)
+}
+
+fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan, ManifestError> {
     let distro = validate::check(doc, sel).map_err(ManifestError::Invalid)?;
     let m = &doc.manifest;
     let mut diags: Vec<Diagnostic> = vec![];
@@ -147,7 +163,7 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
     let mut arches = vec![];
     for a in arches_of(doc, distro, sel) {
         let ar = arch::lookup(&a).expect("validated");
-        let repos = repos_for(doc, distro, ar);
+        let repos = repos::repos_for(doc, distro, ar);
         let mut outputs = vec![];
         for (path, t) in validate::selected_types(doc, sel) {
             let out = if path.is_empty() {
@@ -161,7 +177,7 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
                     }
                 })
             };
-            match output_plan(doc, distro, ar, t, out) {
+            match output_plan(doc, distro, ar, t, out, flags) {
                 Ok(o) => outputs.push(o),
                 Err((key, msg)) => {
                     let mut blame = path.clone();
@@ -169,6 +185,11 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
                         if k == "size" && o.size.is_some() {
                             blame.pop();
                             blame.push(k.into());
+                        } else if k.contains('.') {
+                            // A key of a sub-table (`ostree.ref`): as deep
+                            // as the manifest has it.
+                            blame.pop();
+                            blame.extend(k.split('.').map(crate::manifest::Seg::from));
                         }
                     }
                     diags.push(doc.diag(&blame, msg))
@@ -218,6 +239,35 @@ fn default_name(doc: &Document) -> String {
         .unwrap_or_else(|| "image".into())
 }
 
+/// `VENDOR/MAJOR/ARCH/NAME` as rpm-ostree composes name their branches
+/// (`fedora/40/x86_64/silverblue`): `almalinux-10` gives
+/// `almalinux/10/ARCH/NAME`; a distro id without a version uses the
+/// release version.
+fn default_ostree_ref(distro: &DistroDef, ar: &Arch, name: &str) -> String {
+    let (vendor, major) = match distro.id.rsplit_once('-') {
+        Some((v, n)) if n.bytes().all(|b| b.is_ascii_digit()) => (v.to_string(), n.to_string()),
+        _ => (distro.id.clone(), distro.releasever.clone()),
+    };
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "{}/{}/{}/{}",
+        clean(&vendor),
+        clean(&major),
+        ar.name,
+        clean(name)
+    )
+}
+
 /// Where `$fixture_root` points: the fixture script's output.
 pub fn fixture_root() -> String {
     std::env::var("IMAGE_BUILDER_FIXTURE_ROOT").unwrap_or_else(|_| {
@@ -232,81 +282,6 @@ pub fn expand(url: &str, distro: &DistroDef, arch: &Arch) -> String {
         .replace("$fixture_root", &fixture_root())
 }
 
-fn repos_for(doc: &Document, distro: &DistroDef, ar: &Arch) -> Vec<PlanRepo> {
-    let m = &doc.manifest;
-    let mut out = vec![];
-    let distro_repos = m
-        .build
-        .as_ref()
-        .and_then(|b| b.distro_repos)
-        .unwrap_or(true);
-    if distro_repos {
-        for r in distro
-            .repos
-            .iter()
-            .filter(|r| r.enabled && (r.arches.is_empty() || r.arches.iter().any(|a| a == ar.name)))
-        {
-            out.push(PlanRepo {
-                id: r.id.clone(),
-                name: expand(&r.name, distro, ar),
-                origin: "distro",
-                baseurls: r.baseurl.iter().map(|u| expand(u, distro, ar)).collect(),
-                mirrorlist: r.mirrorlist.as_ref().map(|u| expand(u, distro, ar)),
-                metalink: r.metalink.as_ref().map(|u| expand(u, distro, ar)),
-                gpgkeys: r.gpgkeys.iter().map(|k| expand(k, distro, ar)).collect(),
-                gpgcheck: r.gpgcheck,
-                repo_gpgcheck: r.repo_gpgcheck,
-                priority: 99,
-                module_hotfixes: false,
-                inline_keys: vec![],
-            });
-        }
-    }
-    for r in m.repositories.iter().filter(|r| {
-        r.arches.is_empty()
-            || r.arches
-                .iter()
-                .any(|a| arch::lookup(a).map(|x| x.name) == Some(ar.name))
-    }) {
-        out.push(PlanRepo {
-            id: r.id.clone(),
-            name: r.name.clone().unwrap_or_else(|| r.id.clone()),
-            origin: "manifest",
-            baseurls: r
-                .baseurl
-                .to_vec()
-                .iter()
-                .map(|u| expand(u, distro, ar))
-                .collect(),
-            mirrorlist: r.mirrorlist.as_ref().map(|u| expand(u, distro, ar)),
-            metalink: r.metalink.as_ref().map(|u| expand(u, distro, ar)),
-            gpgkeys: r
-                .gpgkey
-                .to_vec()
-                .iter()
-                .map(|k| {
-                    if k.contains("BEGIN PGP") {
-                        "(inline key)".to_string()
-                    } else {
-                        expand(k, distro, ar)
-                    }
-                })
-                .collect(),
-            gpgcheck: r.gpgcheck.unwrap_or(true),
-            repo_gpgcheck: r.repo_gpgcheck.unwrap_or(false),
-            priority: r.priority.unwrap_or(99),
-            module_hotfixes: r.module_hotfixes.unwrap_or(false),
-            inline_keys: r
-                .gpgkey
-                .to_vec()
-                .into_iter()
-                .filter(|k| k.contains("BEGIN PGP"))
-                .collect(),
-        });
-    }
-    out
-}
-
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v.dedup();
@@ -319,6 +294,7 @@ fn output_plan(
     ar: &Arch,
     t: OutputType,
     out: Option<&crate::manifest::ours::Output>,
+    flags: &Flags,
 ) -> Result<OutputPlan, (Option<&'static str>, String)> {
     let m = &doc.manifest;
     let name = out
@@ -337,73 +313,9 @@ fn output_plan(
             ext if t == OutputType::Oci => format!("{base}.{ext}"),
             ext => format!("{base}-{}.{ext}", ar.name),
         });
-    // Deriving from a bootc base: the base already has the distro's
-    // sets, kernel and boot chain; only what the manifest adds is asked.
-    let derive = t == OutputType::Oci && m.base.is_some();
     let firmware = boot::firmware(m, ar, t);
 
-    // Packages: distro sets, boot chain, the manifest's own, customizations'.
-    let mut include = vec![];
-    let mut exclude = vec![];
-    let minimal = m.minimal.unwrap_or(false);
-    // A directory is the tree a tar archives: same package set.
-    let own = if t == OutputType::Directory {
-        "tar"
-    } else {
-        t.as_str()
-    };
-    for set in ["common", own] {
-        if derive || (minimal && set != "common") {
-            continue;
-        }
-        let (i, e) = distro.package_set(set, ar.name);
-        include.extend(i);
-        exclude.extend(e);
-    }
-    let boot_def = distro.boot.get(ar.name).ok_or_else(|| {
-        (
-            None,
-            format!("{} has no boot definition for {}", distro.id, ar.name),
-        )
-    })?;
-    if !derive && (t.is_bootable() || matches!(t, OutputType::Oci | OutputType::Ostree)) {
-        include.push(boot_def.kernel.clone());
-        if matches!(firmware, Firmware::Uefi | Firmware::Hybrid) {
-            include.extend(boot_def.uefi_packages.iter().cloned());
-        }
-        if matches!(firmware, Firmware::Bios | Firmware::Hybrid) || !ar.has_uefi() {
-            include.extend(boot_def.legacy_packages.iter().cloned());
-        }
-    }
-    if !derive {
-        include.push(distro.release_package.clone());
-    }
-    // An output type's excludes drop the distro's common defaults ...
-    include.retain(|p| !exclude.contains(p));
-    let mut requested = vec![];
-    for p in &m.packages {
-        requested.push(custom::package_spec(&p.name, p.version.as_deref()));
-    }
-    for p in &m.modules {
-        requested.push(custom::package_spec(&p.name, p.version.as_deref()));
-    }
-    for g in &m.groups {
-        requested.push(format!("@{}", g.name));
-    }
-    if let Some(c) = &m.customizations {
-        requested.extend(custom::implied_packages(c));
-    }
-    // ... and the manifest's own requests win over any exclude.
-    exclude.retain(|e| !requested.contains(e));
-    include.extend(requested);
-    let include = sorted(include);
-    exclude.retain(|e| !include.contains(e));
-    let modules = sorted(
-        m.enabled_modules
-            .iter()
-            .map(|em| format!("{}:{}", em.name, em.stream))
-            .collect(),
-    );
+    let packages = packages::package_plan(doc, distro, ar, t, firmware)?;
 
     let customizations = m
         .customizations
@@ -436,18 +348,96 @@ fn output_plan(
         None
     };
     let boot = boot::plan(doc, distro, ar, t, firmware);
+    let dir = target::manifest_dir(doc);
+    let source = match &m.base {
+        Some(b) => TreeSource::BaseImage {
+            reference: b.image.clone(),
+            tls_verify: b.tls_verify.unwrap_or(true),
+        },
+        None => TreeSource::Packages,
+    };
+    let kernel_args = if matches!(t, OutputType::Oci | OutputType::Ostree) {
+        boot::manifest_kernel_args(m)
+    } else if t.is_bootable() {
+        boot::kernel_args(m, distro, ar)
+    } else {
+        vec![]
+    };
+    let tree = TreePlan {
+        source,
+        releasever: distro.releasever.clone(),
+        major: distro.major,
+        rpmdb: distro.rpmdb.clone(),
+        dbpath: if distro.major >= 10 {
+            "/usr/lib/sysimage/rpm".into()
+        } else {
+            "/var/lib/rpm".into()
+        },
+        kernel_args,
+        bootc: matches!(t, OutputType::Oci | OutputType::Ostree),
+        customizations: m.customizations.clone(),
+        manifest_dir: dir.clone(),
+    };
+    let version = m
+        .version
+        .clone()
+        .unwrap_or_else(|| distro.releasever.clone());
+    let artifact = match t {
+        OutputType::Tar => ArtifactPlan::Tar,
+        OutputType::Directory => ArtifactPlan::Directory,
+        OutputType::Oci => ArtifactPlan::Oci(
+            target::oci_plan(out, flags, &version).map_err(|(k, e)| (Some(k), e))?,
+        ),
+        k if k.is_disk() => ArtifactPlan::Disk {
+            format: k.as_str().to_string(),
+            signer: boot
+                .as_ref()
+                .map(|b| target::signer_plan(doc, b, &dir))
+                .transpose()
+                .map_err(|e| (None, e))?
+                .flatten(),
+        },
+        OutputType::Ostree => ArtifactPlan::Ostree(
+            target::ostree_plan(
+                out,
+                default_ostree_ref(distro, ar, &base),
+                ar.basearch,
+                &version,
+                &dir,
+            )
+            .map_err(|(k, e)| (Some(k), e))?,
+        ),
+        _ => ArtifactPlan::Pending {
+            stage: "ISOs".into(),
+        },
+    };
+    let mut destinations = vec![Destination::File {
+        path: flags.output_dir.join(&filename),
+    }];
+    if let (Some(p), OutputType::Oci) = (&flags.push, t) {
+        destinations.push(Destination::Registry {
+            reference: p.clone(),
+            tls_verify: flags.tls_verify,
+            sign_key: flags.sign_key.clone(),
+        });
+    }
+    let depends_on = match &tree.source {
+        TreeSource::Output { name } => vec![name.clone()],
+        _ => vec![],
+    };
     Ok(OutputPlan {
         name,
         kind: t,
         filename,
-        packages: PackagePlan {
-            include,
-            exclude: sorted(exclude),
-            modules,
-        },
+        packages,
         customizations,
         disk,
+        verify: flags.verify && boot.is_some(),
         boot,
+        tree,
+        artifact,
+        destinations,
+        depends_on,
     })
 }
 

@@ -158,4 +158,83 @@ fn output(s: &mut String, o: &OutputPlan) {
             v.qemu, v.machine, v.cpu, v.accel, v.firmware
         );
     }
+    targets(s, o);
+}
+
+/// Tree source, kernel arguments of images, the artifact's own settings,
+/// destinations and dependencies.
+fn targets(s: &mut String, o: &OutputPlan) {
+    use super::{ArtifactPlan, Destination, TreeSource};
+    let t = &o.tree;
+    let source = match &t.source {
+        TreeSource::Packages => "packages".to_string(),
+        TreeSource::BaseImage { reference, .. } => format!("base image {reference}"),
+        TreeSource::Output { name } => format!("the tree of output {name}"),
+    };
+    let _ = writeln!(
+        s,
+        "    tree: from {source}, rpmdb {} at {}",
+        t.rpmdb, t.dbpath
+    );
+    if o.boot.is_none() && !t.kernel_args.is_empty() {
+        let _ = writeln!(s, "      kargs: {}", t.kernel_args.join(" "));
+    }
+    match &o.artifact {
+        ArtifactPlan::Oci(p) => {
+            let _ = writeln!(
+                s,
+                "    image: tag {}, {} layers at most, {} compression",
+                p.tag, p.max_layers, p.compression
+            );
+        }
+        ArtifactPlan::Disk {
+            format,
+            signer: Some(k),
+        } => {
+            let _ = writeln!(s, "    {format}: signed with {}", k.keys);
+        }
+        ArtifactPlan::Ostree(p) => {
+            let parent = match &p.parent {
+                None => String::new(),
+                Some(super::target::OstreeParent::Checksum { checksum }) => {
+                    format!(", parent {checksum}")
+                }
+                Some(super::target::OstreeParent::Remote { url, rev }) => {
+                    format!(", parent {rev} from {url}")
+                }
+            };
+            let signed = if p.gpg_key.is_some() {
+                ", GPG-signed"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "    ostree: ref {}, version {}{parent}{signed}",
+                p.reference, p.version
+            );
+        }
+        ArtifactPlan::Pending { stage } => {
+            let _ = writeln!(s, "    artifact: {stage} have not landed yet");
+        }
+        _ => {}
+    }
+    for d in &o.destinations {
+        match d {
+            Destination::File { path } => {
+                let _ = writeln!(s, "    → {}", path.display());
+            }
+            Destination::Registry {
+                reference,
+                sign_key,
+                ..
+            } => {
+                let signed = if sign_key.is_some() { ", signed" } else { "" };
+                let _ = writeln!(s, "    → push {reference}{signed}");
+            }
+        }
+    }
+    if !o.depends_on.is_empty() {
+        let _ = writeln!(s, "    after: {}", o.depends_on.join(", "));
+    }
 }

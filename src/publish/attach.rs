@@ -11,8 +11,8 @@
 //! the spec's empty descriptor. Nothing time-dependent goes in, so the
 //! same SBOM files and subject give the same artifact digest.
 
-use crate::artifact::oci::image::{Descriptor, Index, Manifest, MEDIA_INDEX, MEDIA_MANIFEST};
-use crate::artifact::oci::layout::Layout;
+use crate::oci::image::{Descriptor, Index, Manifest, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::oci::layout::Layout;
 use anyhow::{Context, Result};
 use std::path::Path;
 

@@ -1,13 +1,10 @@
-//! Publishing: image references (`reference`), the OCI distribution
-//! client for push and pull (`registry`, credentials in `auth`),
-//! cosign-compatible signatures (`cosign_key`, `sign`), the verification
-//! policy an image carries for its own updates (`policy`), and SBOMs
-//! attached as OCI referrers (`attach`).
+//! Publishing: cosign-compatible signatures (`sign`), SBOMs attached as
+//! OCI referrers (`attach`) and delivery to destinations (`deliver`).
+//! Keys and the image's own verification policy live in the lower
+//! `crate::sigstore`; references and the registry client in `crate::oci`.
 
 pub mod attach;
-pub mod auth;
-pub mod cosign_key;
-pub mod policy;
-pub mod reference;
-pub mod registry;
+pub mod deliver;
 pub mod sign;
+
+pub use crate::sigstore::{cosign_key, policy};

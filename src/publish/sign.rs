@@ -13,12 +13,12 @@
 //! ECDSA signature over exactly those payload bytes. The payload binds the
 //! digest, so the signature survives retagging but not a changed image.
 //!
-//! The layout is written by `artifact::oci::layout`, like the images.
+//! The layout is written by `oci::layout`, like the images.
 
 use super::cosign_key::CosignKey;
-use crate::artifact::oci::image::{Descriptor, Manifest, MEDIA_CONFIG, MEDIA_MANIFEST};
-use crate::artifact::oci::layout::{self, Layout};
 use crate::error::InputError;
+use crate::oci::image::{Descriptor, Manifest, MEDIA_CONFIG, MEDIA_MANIFEST};
+use crate::oci::layout::{self, Layout};
 use anyhow::Result;
 use base64::Engine;
 use std::path::Path;
@@ -110,10 +110,10 @@ pub fn write_signature(
 /// a scratch layout, so the artifact being published is never changed.
 pub fn push_signatures(
     digests: &[String],
-    dest: &super::reference::Reference,
+    dest: &crate::oci::reference::Reference,
     key: &CosignKey,
-    o: &super::registry::Options,
-) -> Result<Vec<super::registry::PushReport>> {
+    o: &crate::oci::registry::Options,
+) -> Result<Vec<crate::oci::registry::PushReport>> {
     let Some(identity) = dest.repository_name() else {
         return Err(InputError(format!(
             "{dest}: signatures go to a registry (docker://HOST/REPO:TAG)"
@@ -126,7 +126,7 @@ pub fn push_signatures(
     let mut out = vec![];
     for d in digests {
         let sig = write_signature(scratch.path(), &identity, d, key)?;
-        out.push(super::registry::push(
+        out.push(crate::oci::registry::push(
             scratch.path(),
             &sig.tag,
             &dest.with_tag(&sig.tag),
@@ -141,7 +141,7 @@ pub fn push_signatures(
 pub fn covered_digests(l: &Layout, top: &Descriptor) -> Result<Vec<String>> {
     let mut v = vec![top.digest.clone()];
     if top.media_type.contains("index") {
-        let ix: crate::artifact::oci::image::Index = l.read_json(top)?;
+        let ix: crate::oci::image::Index = l.read_json(top)?;
         v.extend(ix.manifests.into_iter().map(|m| m.digest));
     }
     Ok(v)
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn index_keeps_other_entries_and_replaces_same_name() {
-        use crate::artifact::oci::image::ANNOTATION_REF_NAME;
+        use crate::oci::image::ANNOTATION_REF_NAME;
         let dir = tempfile::tempdir().unwrap();
         let l = Layout::create(dir.path()).unwrap();
         let cfg = l.write_bytes(MEDIA_CONFIG, b"{}").unwrap();

@@ -4,10 +4,10 @@
 //! libsolv can read its rpm database the way dnf reads @System.
 
 use super::lockfile::LockedBase;
-use crate::artifact::oci;
 use crate::fetch::Cache;
+use crate::oci::unpack as oci;
+use crate::oci::{reference, registry};
 use crate::plan::ArchPlan;
-use crate::publish::{reference, registry};
 use anyhow::{Context, Result};
 
 /// A base image unpacked far enough to read its rpm database.
@@ -25,7 +25,7 @@ pub fn installed(image: &str, a: &ArchPlan, tls_verify: bool, cache: &Cache) -> 
     let work = tempfile::Builder::new()
         .prefix("base.")
         .tempdir_in(&cache.root)?;
-    let layout = oci::layout::Layout::create(&work.path().join("layout"))?;
+    let layout = crate::oci::layout::Layout::create(&work.path().join("layout"))?;
     registry::pull(
         &src,
         layout.dir(),

@@ -195,7 +195,7 @@ impl Universe {
     /// root's var/lib/rpm (librpm does not follow a symlink there).
     pub fn set_installed(&mut self, root: &std::path::Path) -> Result<usize> {
         let scratch = tempfile::tempdir()?;
-        let db = crate::tree::rpmdb::dbpath(root);
+        let db = crate::distro::rpmdb_dir(root);
         let to = scratch.path().join("var/lib/rpm");
         std::fs::create_dir_all(&to)?;
         for e in std::fs::read_dir(root.join(db.trim_start_matches('/')))? {

@@ -84,6 +84,26 @@ pub fn run_any_status<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Outp
     })
 }
 
+/// argv for copying a tree with everything rpm and SELinux put on it
+/// (owners, modes, hard links, xattrs), sharing blocks where the
+/// filesystem can.
+fn copy_tree_args(src: &Path, dst: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "-a".into(),
+        "--reflink=auto".into(),
+        "--".into(),
+        src.as_os_str().into(),
+        dst.as_os_str().into(),
+    ]
+}
+
+/// Copies the tree at `src` to `dst` (which must not exist).
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    run("cp", &copy_tree_args(src, dst))
+        .with_context(|| format!("copying the tree {} to {}", src.display(), dst.display()))?;
+    Ok(())
+}
+
 /// Runs `program args` chrooted into `root` (a tree being built), with a
 /// clean environment, so the tree's own tools act on the tree and never on
 /// the host. `program` is a path inside the tree (or a name on its PATH).

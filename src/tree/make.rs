@@ -31,7 +31,7 @@ pub struct Request<'a> {
 }
 
 /// What was done, for the build report and the SBOM.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Report {
     pub packages: Vec<Installed>,
     pub customizations: Vec<&'static str>,

@@ -8,6 +8,7 @@
 //! path is resolved under the tree and every program the tree provides
 //! runs chrooted into it (through `crate::tools`).
 
+pub mod boot;
 pub mod customize;
 pub mod install;
 pub mod make;

@@ -8,11 +8,7 @@ use std::path::Path;
 
 /// The rpmdb directory inside a tree, as an absolute in-tree path.
 pub fn dbpath(root: &Path) -> &'static str {
-    if root.join("usr/lib/sysimage/rpm").is_dir() {
-        "/usr/lib/sysimage/rpm"
-    } else {
-        "/var/lib/rpm"
-    }
+    crate::distro::rpmdb_dir(root)
 }
 
 /// Arguments that point the host's `rpm`/`rpmkeys` at the tree's database.

@@ -15,6 +15,7 @@
 //! The artifact is only ever read: QEMU opens it with a temporary overlay,
 //! and injection works on a copy.
 
+pub mod artifact;
 pub mod expect;
 pub mod firmware;
 pub mod guest;

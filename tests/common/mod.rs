@@ -3,3 +3,4 @@ pub mod fixtures;
 pub mod httpd;
 pub mod registry;
 pub mod sigstore;
+pub mod skip;

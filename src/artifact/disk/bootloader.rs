@@ -11,7 +11,7 @@ use crate::plan::layout::Partition;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Filesystem identifiers the boot configuration refers to.
 #[derive(Debug, Clone)]
@@ -49,30 +49,6 @@ pub struct Prepared {
     pub cmdline: String,
 }
 
-/// Kernel versions in the tree (directories of /usr/lib/modules or
-/// /lib/modules holding a vmlinuz), sorted.
-pub fn kernels(tree: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    for base in ["usr/lib/modules", "lib/modules"] {
-        let dir = tree.join(base);
-        if dir.is_symlink() || !dir.is_dir() {
-            continue;
-        }
-        for e in std::fs::read_dir(&dir)? {
-            let e = e?;
-            let v = e.path().join("vmlinuz");
-            if v.is_file() {
-                let kver = e.file_name().to_string_lossy().into_owned();
-                if !out.iter().any(|(k, _)| *k == kver) {
-                    out.push((kver, v));
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn write(tree: &Path, path: &str, text: &str) -> Result<()> {
     let p = tree.join(path.trim_start_matches('/'));
     if let Some(d) = p.parent() {
@@ -85,46 +61,11 @@ fn write(tree: &Path, path: &str, text: &str) -> Result<()> {
 /// GRUB configuration. Runs before the tree is split into filesystems.
 pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
     let tree = input.tree;
-    let ks = kernels(tree)?;
+    let ks = crate::tree::boot::kernels(tree)?;
     let Some((kver, _)) = ks.last().cloned() else {
         bail!("the tree has no kernel (/usr/lib/modules/*/vmlinuz): add the kernel package");
     };
-    let sde = input.source_date_epoch.to_string();
-    // Mount points and a machine-id systemd fills in on first boot (an
-    // empty file, so the image has no identity of its own).
-    for d in ["proc", "sys", "dev", "run", "tmp", "boot", "var/tmp"] {
-        std::fs::create_dir_all(tree.join(d))?;
-    }
-    let mid = tree.join("etc/machine-id");
-    if !mid.exists() {
-        std::fs::create_dir_all(tree.join("etc"))?;
-        std::fs::write(&mid, "")?;
-    }
-    for (kver, vmlinuz) in &ks {
-        // Module autoloading needs modules.dep; distro kernels make it in
-        // their scriptlets, repackaged ones may not have.
-        let moddir = vmlinuz
-            .parent()
-            .expect("vmlinuz sits in its module directory");
-        if !moddir.join("modules.dep").exists() {
-            depmod(tree, kver)?;
-        }
-        let dest = tree.join(format!("boot/vmlinuz-{kver}"));
-        if !dest.exists() {
-            std::fs::create_dir_all(tree.join("boot"))?;
-            std::fs::copy(vmlinuz, &dest).context("copying the kernel to /boot")?;
-        }
-        let initrd = format!("/boot/initramfs-{kver}.img");
-        if !tree.join(&initrd[1..]).exists() {
-            dracut(
-                tree,
-                &initrd,
-                kver,
-                &[],
-                &[("SOURCE_DATE_EPOCH", sde.clone())],
-            )?;
-        }
-    }
+    crate::tree::boot::prepare_kernels(tree, &ks, input.source_date_epoch)?;
 
     let mut fstab = String::new();
     let _ = writeln!(fstab, "# Written by image-builder.");
@@ -193,24 +134,16 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
     };
     let machine_id = ids.hex32("machine-id");
     let title = &input.distro.name;
-    let mut menu = String::new();
-    for (kver, _) in ks.iter().rev() {
-        let linux = on_boot(&format!("/vmlinuz-{kver}"));
-        let initrd = on_boot(&format!("/initramfs-{kver}.img"));
-        let entry = format!(
-            "title {title} ({kver})\nversion {kver}\nlinux {linux}\ninitrd {initrd}\noptions {cmdline}\n\
-             grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n"
-        );
-        write(
-            tree,
-            &format!("/boot/loader/entries/{machine_id}-{kver}.conf"),
-            &entry,
-        )?;
-        let _ = writeln!(
-            menu,
-            "menuentry '{title} ({kver})' --class kernel {{\n  linux {linux} {cmdline}\n  initrd {initrd}\n}}"
-        );
-    }
+    let menu = crate::tree::boot::write_bls(
+        tree,
+        &crate::tree::boot::Bls {
+            title,
+            machine_id: &machine_id,
+            cmdline: &cmdline,
+            prefix: if u.boot.is_some() { "" } else { "/boot" },
+        },
+        &ks,
+    )?;
     let serial = input
         .boot
         .cmdline
@@ -374,50 +307,5 @@ pub fn patch_core(core: &mut [u8], core_lba: u64, sectors: u64) -> Result<()> {
     // segment (entry + 10) keeps diskboot.img's default (0x820).
     // The entry below is the list terminator.
     core[entry - 12..entry].fill(0);
-    Ok(())
-}
-
-/// Makes `modules.dep` for `kver` in the tree (chrooted), with the tree's
-/// kmod depmod or busybox's. Shared by disks and bootc images.
-pub(crate) fn depmod(tree: &Path, kver: &str) -> Result<()> {
-    let (prog, mut args): (&str, Vec<&str>) = if ["usr/sbin/depmod", "sbin/depmod"]
-        .iter()
-        .any(|p| tree.join(p).exists())
-    {
-        ("depmod", vec![])
-    } else if ["bin/busybox", "usr/bin/busybox"]
-        .iter()
-        .any(|p| tree.join(p).exists())
-    {
-        ("busybox", vec!["depmod"])
-    } else {
-        bail!("{kver} has no modules.dep and the tree has no depmod (kmod) to make it");
-    };
-    args.push(kver);
-    crate::tools::run_in_root(tree, prog, &args).with_context(|| format!("depmod for {kver}"))?;
-    Ok(())
-}
-
-/// Makes the initramfs at in-tree path `initrd` for `kver` with the
-/// tree's dracut (chrooted, not host-only), `extra` flags before the
-/// output path. Shared by disks and bootc images.
-pub(crate) fn dracut(
-    tree: &Path,
-    initrd: &str,
-    kver: &str,
-    extra: &[&str],
-    env: &[(&str, String)],
-) -> Result<()> {
-    let dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
-        .iter()
-        .find(|p| tree.join(p).exists())
-        .with_context(|| {
-            format!("the tree has no dracut to make {initrd}: add dracut to the packages")
-        })?;
-    let mut args = vec!["--force", "--no-hostonly"];
-    args.extend_from_slice(extra);
-    args.extend([initrd, kver]);
-    crate::tools::run_in_root_env(tree, &format!("/{dracut}"), &args, env)
-        .with_context(|| format!("making {initrd}"))?;
     Ok(())
 }

@@ -40,14 +40,14 @@ pub fn make(
     match kind {
         "ext4" => {
             let tar = img.with_extension("tar");
-            crate::artifact::tar::write(src, &tar, epoch)?;
+            crate::tarball::write(src, &tar, epoch)?;
             let r = ext4(img, &tar, uuid, label, epoch);
             std::fs::remove_file(&tar)?;
             r
         }
         "xfs" => {
             let tar = img.with_extension("tar");
-            crate::artifact::tar::write(src, &tar, epoch)?;
+            crate::tarball::write(src, &tar, epoch)?;
             let r = xfs(img, &tar, uuid, label);
             std::fs::remove_file(&tar)?;
             r

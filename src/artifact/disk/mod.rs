@@ -15,6 +15,7 @@
 //! the same.
 
 pub mod bootloader;
+pub mod builder;
 pub mod esp;
 pub mod fs;
 pub mod split;

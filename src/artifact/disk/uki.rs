@@ -8,7 +8,7 @@
 use crate::distro::Arch;
 use crate::secureboot::keys::Signer;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Builds the signed UKI into the tree's ESP directory and removes the
 /// shim/fallback loaders that would otherwise stand first in line.
@@ -45,53 +45,6 @@ pub fn install(
         signer,
     )
     .context("building the signed UKI")
-}
-
-/// The db signer from `[boot.keys]` (a genkey directory, or explicit
-/// paths), resolved against the manifest's directory.
-pub fn signer(
-    keys: Option<&crate::manifest::ours::SecureBootKeys>,
-    base: &Path,
-) -> Result<(Signer, Option<PathBuf>)> {
-    let Some(k) = keys else {
-        return Err(crate::error::InputError(
-            "secureboot = \"custom\" needs [boot.keys] (dir = a directory from `image-builder secureboot genkey`)".into(),
-        )
-        .into());
-    };
-    let abs = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
-    let dir = k.dir.as_deref().map(abs);
-    let key = k
-        .db_key
-        .as_deref()
-        .map(abs)
-        .or_else(|| dir.as_ref().map(|d| d.join("db.key")));
-    let cert = k
-        .db_cert
-        .as_deref()
-        .map(abs)
-        .or_else(|| dir.as_ref().map(|d| d.join("db.crt")));
-    let (Some(key), Some(cert)) = (key, cert) else {
-        return Err(
-            crate::error::InputError("[boot.keys] names no db key and certificate".into()).into(),
-        );
-    };
-    for p in [&key, &cert] {
-        if !p.is_file() {
-            return Err(crate::error::InputError(format!(
-                "[boot.keys]: {} does not exist",
-                p.display()
-            ))
-            .into());
-        }
-    }
-    Ok((Signer { key, cert }, dir))
 }
 
 /// Copies the public enrollment files of a genkey directory to `out`

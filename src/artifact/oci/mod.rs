@@ -22,23 +22,20 @@
 //! the next build reads back from the previous manifest — and
 //! `org.almalinux.image-builder.layer` = `packages` | `unpackaged`.
 
-pub mod archive;
+pub mod builder;
 pub mod chunk;
-pub mod image;
 pub mod layer;
-pub mod layout;
-pub mod walk;
 
-pub use layer::Compression;
+pub use crate::oci::compression::Compression;
+pub use crate::oci::unpack::{platform, select, unpack, BaseImage};
+use crate::oci::walk;
 
-use crate::error::InputError;
+use crate::oci::image::*;
+use crate::oci::layout::Layout;
 use anyhow::{bail, Result};
-use image::*;
-use layout::Layout;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use walk::Snapshot;
 
 /// The files one installed package owns.
 #[derive(Debug, Clone)]
@@ -82,64 +79,6 @@ pub struct Built {
     pub diff_ids: Vec<String>,
 }
 
-/// A base image unpacked into a root, with what is needed to diff it.
-#[derive(Debug, Clone)]
-pub struct BaseImage {
-    pub manifest: Manifest,
-    pub config: Value,
-    pub snapshot: Snapshot,
-}
-
-/// The OCI platform of an arch (from the arch model's `oci` field).
-pub fn platform(arch: &crate::distro::Arch) -> Platform {
-    Platform {
-        architecture: arch.oci.architecture.to_string(),
-        os: arch.oci.os.to_string(),
-        variant: arch.oci.variant.map(str::to_string),
-    }
-}
-
-/// Extracts every layer of the image `manifest` in order into `root`
-/// (each blob verified, each diff_id checked against the config), then
-/// snapshots the result.
-pub fn unpack(layout: &Layout, manifest: &Descriptor, root: &Path) -> Result<BaseImage> {
-    if ![MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST].contains(&manifest.media_type.as_str()) {
-        bail!(InputError(format!(
-            "{}: {} is not an image manifest (an index must be resolved to one platform first)",
-            manifest.digest, manifest.media_type
-        )));
-    }
-    let m: Manifest = layout.read_json(manifest)?;
-    let config: Value = layout.read_json(&m.config)?;
-    let ids: Vec<&str> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if ids.len() != m.layers.len() {
-        bail!(InputError(format!(
-            "image {}: {} layers but {} diff_ids in its config",
-            manifest.digest,
-            m.layers.len(),
-            ids.len()
-        )));
-    }
-    std::fs::create_dir_all(root)?;
-    for (l, id) in m.layers.iter().zip(ids) {
-        let got = layer::extract(layout, l, root)?;
-        if got != id {
-            bail!(InputError(format!(
-                "layer {}: uncompressed digest {got}, the config says {id}",
-                l.digest
-            )));
-        }
-    }
-    Ok(BaseImage {
-        manifest: m,
-        config,
-        snapshot: Snapshot::take(root)?,
-    })
-}
-
 /// Writes an image index of `manifests` (each with its platform) and tags
 /// it `tag`.
 pub fn write_index(layout: &Layout, manifests: &[Descriptor], tag: &str) -> Result<Descriptor> {
@@ -149,51 +88,6 @@ pub fn write_index(layout: &Layout, manifests: &[Descriptor], tag: &str) -> Resu
     let d = layout.write_json(MEDIA_INDEX, &Index::new(manifests.to_vec()))?;
     layout.add_ref(tag, &d)?;
     Ok(d)
-}
-
-/// The image manifest for `platform` behind `desc`: `desc` itself when it
-/// is a manifest, else the index entry whose os and architecture match
-/// (and variant, when both sides name one), preferring an exact variant
-/// match. For reading a base or the previous build from a layout tag.
-pub fn select(layout: &Layout, desc: &Descriptor, platform: &Platform) -> Result<Descriptor> {
-    let mut d = desc.clone();
-    for _ in 0..4 {
-        if ![MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&d.media_type.as_str()) {
-            return Ok(d);
-        }
-        let index: Index = layout.read_json(&d)?;
-        let fits = |m: &&Descriptor, exact: bool| {
-            m.platform.as_ref().is_some_and(|p| {
-                p.os == platform.os
-                    && p.architecture == platform.architecture
-                    && (p.variant == platform.variant
-                        || (!exact && (p.variant.is_none() || platform.variant.is_none())))
-            })
-        };
-        let found = index
-            .manifests
-            .iter()
-            .find(|m| fits(m, true))
-            .or_else(|| index.manifests.iter().find(|m| fits(m, false)));
-        match found {
-            Some(m) => d = m.clone(),
-            None => bail!(InputError(format!(
-                "index {}: no image for {}/{}{}",
-                d.digest,
-                platform.os,
-                platform.architecture,
-                platform
-                    .variant
-                    .as_ref()
-                    .map(|v| format!("/{v}"))
-                    .unwrap_or_default()
-            ))),
-        }
-    }
-    bail!(InputError(format!(
-        "{}: indexes nested too deep",
-        desc.digest
-    )))
 }
 
 /// Where a written path goes.

@@ -14,6 +14,9 @@
 //! RFC 3339 time, and the atomic writer. `license` turns RPM `License:`
 //! tags into SPDX expressions for both formats.
 
+mod from_tree;
+pub use from_tree::from_tree;
+
 mod cyclonedx;
 mod license;
 mod spdx;

@@ -27,7 +27,7 @@ pub fn write_archive(layout_dir: &Path, out: &Path, source_date_epoch: i64) -> R
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     {
-        let mut w = crate::artifact::tar::Writer::new(
+        let mut w = crate::tarball::Writer::new(
             BufWriter::with_capacity(1 << 20, tmp.as_file()),
             source_date_epoch,
             true,
@@ -149,7 +149,7 @@ fn is_part(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::oci::image::MEDIA_CONFIG;
+    use crate::oci::image::MEDIA_CONFIG;
 
     #[test]
     fn archive_round_trip_and_hostile_archives() {

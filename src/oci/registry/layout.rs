@@ -3,7 +3,7 @@
 //!
 //! The layout itself — files, blob paths, hashing, atomic writes,
 //! `index.json` edits and the oci-archive form — is
-//! `artifact::oci::layout`, the one implementation. What is here is the
+//! `oci::layout`, the one implementation. What is here is the
 //! publishing view of it: descriptors read as raw JSON (`Desc`: the fields
 //! we act on, checked, plus everything else so platform, annotations and
 //! artifactType survive a copy), manifests read against their descriptors
@@ -11,11 +11,9 @@
 //! tag reaches, every manifest checked on the way, so that each blob can be
 //! verified before it leaves the machine.
 
-use crate::artifact::oci::image::{
-    MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST,
-};
-pub use crate::artifact::oci::layout::{sha256_digest, Layout};
 use crate::error::InputError;
+use crate::oci::image::{MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST};
+pub use crate::oci::layout::{sha256_digest, Layout};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -214,7 +212,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::oci::layout::read_archive;
+    use crate::oci::layout::read_archive;
 
     fn tar_of(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();

@@ -310,7 +310,7 @@ impl AuthState {
             };
             bail!(
                 "token server {realm} refused a token for `{scope}`{who}: HTTP {status}: {}",
-                super::registry::error_text(&body)
+                super::error_text(&body)
             );
         }
         let v: serde_json::Value = serde_json::from_slice(&body)

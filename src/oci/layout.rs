@@ -10,7 +10,7 @@
 //!
 //! This is the one layout implementation: images we build, signatures and
 //! SBOM artifacts (`publish::sign`, `publish::attach`) and the registry
-//! client's copies (`publish::registry`) all go through it. Layouts other
+//! client's copies (`oci::registry`) all go through it. Layouts other
 //! tools wrote are accepted as the spec allows (sha512 blobs too), and
 //! `index.json` is edited as JSON, so entries we do not model keep every
 //! field they had.
@@ -541,7 +541,7 @@ impl Layout {
 
     /// Points `tag` at `d` in `index.json` (replacing what it named).
     pub fn add_ref(&self, tag: &str, d: &Descriptor) -> Result<()> {
-        crate::publish::reference::check_tag(tag).map_err(InputError)?;
+        crate::oci::reference::check_tag(tag).map_err(InputError)?;
         self.set_ref(Some(tag), serde_json::to_value(d)?)
     }
 
@@ -593,7 +593,7 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::oci::image::MEDIA_CONFIG;
+    use crate::oci::image::MEDIA_CONFIG;
 
     #[test]
     fn blobs_refs_and_verification() {

@@ -7,10 +7,10 @@
 //! Failures name the method, the URL, the HTTP status and the registry's
 //! own error code (`UNAUTHORIZED`, `MANIFEST_INVALID`, …).
 
+use super::auth::{self, AuthState};
 use super::layout::{self, Desc, Layout};
 use super::{error_text, Options};
-use crate::artifact::oci::image::MEDIA_INDEX;
-use crate::publish::auth::{self, AuthState};
+use crate::oci::image::MEDIA_INDEX;
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -38,7 +38,7 @@ impl Client {
     /// any certificate and falls back to plain http) by pinging `/v2/`.
     pub async fn connect(registry: &str, repo: &str, push: bool, o: &Options) -> Result<Client> {
         let creds = auth::lookup(o.authfile.as_deref(), registry, repo)?;
-        let host = if registry == crate::publish::reference::DOCKER_HUB {
+        let host = if registry == crate::oci::reference::DOCKER_HUB {
             "registry-1.docker.io"
         } else {
             registry

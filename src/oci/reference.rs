@@ -232,7 +232,7 @@ pub(crate) fn check_tag(t: &str) -> Result<(), String> {
 
 /// `sha256:` + 64 hex or `sha512:` + 128 hex, lowercase.
 pub fn check_digest(d: &str) -> Result<(), String> {
-    match crate::artifact::oci::layout::parse_digest(d) {
+    match crate::oci::layout::parse_digest(d) {
         Some(_) => Ok(()),
         None => Err(format!("bad digest `{d}` (expected sha256:<64 hex>)")),
     }

@@ -11,18 +11,17 @@
 //! The API is blocking (the rest of the program is synchronous); each call
 //! runs its own small tokio runtime.
 
+pub mod auth;
 mod client;
 pub mod layout;
 
 use self::client::Client;
 use self::layout::{Desc, Layout};
 use super::reference::Reference;
-use crate::artifact::oci::archive::read_archive_entry;
-use crate::artifact::oci::image::MEDIA_INDEX;
-use crate::artifact::oci::layout::{
-    digest_like, parent_dir, read_archive, ref_name, write_archive,
-};
 use crate::error::InputError;
+use crate::oci::archive::read_archive_entry;
+use crate::oci::image::MEDIA_INDEX;
+use crate::oci::layout::{digest_like, parent_dir, read_archive, ref_name, write_archive};
 use anyhow::{bail, Context, Result};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};

@@ -1,0 +1,120 @@
+//! The disk artifact builder: a raw disk from the tree (layout and boot
+//! chain from the plan), converted to the output's format, SBOMs beside
+//! it, and the enrollment files of custom Secure Boot keys.
+
+use crate::artifact::{Bootable, Builder, Produced, Target, Tree};
+use crate::plan::ArtifactPlan;
+use crate::progress::{Event, Progress};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+pub struct DiskBuilder {
+    pub output_dir: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Builder for DiskBuilder {
+    fn add(&mut self, t: &Target, tree: Tree, progress: &dyn Progress) -> Result<Vec<Produced>> {
+        let (a, o) = (t.arch, t.output);
+        let (Some(layout), Some(boot), ArtifactPlan::Disk { format, signer }) =
+            (&o.disk, &o.boot, &o.artifact)
+        else {
+            bail!(
+                "{}/{}: a disk output without a layout or boot plan",
+                a.arch,
+                o.name
+            );
+        };
+        let arch = crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
+        let work = tempfile::Builder::new()
+            .prefix("disk.")
+            .tempdir_in(&self.work)
+            .context("making the disk's work directory")?;
+        let out = self.output_dir.join(&o.filename);
+        let sbom = crate::artifact::sbom::from_tree(
+            &tree.report,
+            t.lock,
+            &o.filename,
+            &t.plan.distro,
+            &a.arch,
+        )?;
+        // Identifiers are seeded by what the disk holds: same lock, same
+        // UUIDs.
+        let seed = format!(
+            "{}:{}:{}",
+            o.filename,
+            a.arch,
+            t.lock
+                .packages
+                .iter()
+                .map(|p| p.checksum.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let sde = tree.report.source_date_epoch;
+        crate::tarball::clamp_mtimes(&tree.root, sde)?;
+        let signer = signer.as_ref().map(|s| crate::secureboot::keys::Signer {
+            key: s.key.clone(),
+            cert: s.cert.clone(),
+        });
+        let raw = work.path().join("disk.raw");
+        let disk = super::build_raw(
+            &super::Input {
+                tree: &tree.root,
+                layout,
+                boot,
+                arch,
+                distro: t.distro,
+                seed: &seed,
+                source_date_epoch: sde,
+                work: work.path(),
+                signer: signer.as_ref(),
+            },
+            &raw,
+        )?;
+        let keys_dir = match o.artifact {
+            ArtifactPlan::Disk {
+                signer: Some(ref s),
+                ..
+            } => s.enroll_dir.clone(),
+            _ => None,
+        };
+        if let Some(dir) = &keys_dir {
+            let enroll = self.output_dir.join(format!("{}.enroll", o.filename));
+            super::uki::write_enrollment(dir, &enroll)?;
+        }
+        progress.event(&Event::Note {
+            message: format!("disk: kernel {}, root UUID {}", disk.kernel, disk.root_uuid),
+        });
+        super::convert(&raw, format, &out)?;
+        crate::artifact::sbom::write_beside(&out, &sbom)?;
+        progress.event(&Event::Artifact {
+            arch: Some(a.arch.clone()),
+            output: o.name.clone(),
+            kind: o.kind.as_str().to_string(),
+            path: out.clone(),
+            packages: Some(tree.report.packages.len()),
+            customizations: Some(tree.report.customizations.clone()),
+            selinux_labelled: Some(tree.report.selinux_labelled),
+            source_date_epoch: Some(sde),
+            digest: None,
+            tag: None,
+            arches: None,
+        });
+        Ok(vec![Produced {
+            output: o.name.clone(),
+            arch: Some(a.arch.clone()),
+            path: out,
+            bootable: Some(Bootable {
+                arch,
+                boot: boot.clone(),
+                keys_dir,
+            }),
+            image: None,
+        }])
+    }
+
+    fn finish(self: Box<Self>, _: &dyn Progress) -> Result<Vec<Produced>> {
+        Ok(vec![])
+    }
+}

@@ -1,0 +1,35 @@
+//! `build`: parse the flags into the plan's `Flags`, make the plan (every
+//! input judged there), take or make the lock, and run the library
+//! pipeline. Nothing here knows an output type.
+
+use super::{load, Ctx};
+use crate::cli::BuildArgs;
+use crate::pipeline;
+use crate::plan;
+use anyhow::Result;
+
+pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
+    let (doc, selection) = load(&args.select)?;
+    let flags = plan::Flags {
+        output_dir: args.output_dir.clone(),
+        push: args.push.clone(),
+        tls_verify: args.tls_verify,
+        sign_key: args.sign_key.clone(),
+        verify: args.verify,
+    };
+    let p = plan::make_with(&doc, &selection, &flags)?;
+    let progress = crate::progress::for_cli(ctx.json);
+    let env = pipeline::Env {
+        output_dir: args.output_dir.clone(),
+        cache_dir: ctx.cache_dir.map(|p| p.to_path_buf()),
+    };
+    let lock = pipeline::lock_or_load(
+        &p,
+        &pipeline::lock_path(&args.select.manifest),
+        args.locked,
+        &env,
+        progress.as_ref(),
+    )?;
+    pipeline::run(&p, &lock, &env, progress.as_ref())?;
+    Ok(())
+}

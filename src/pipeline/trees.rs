@@ -1,0 +1,238 @@
+//! The tree stage: one tree per distinct tree plan, made from its source
+//! (packages into an empty root, or a base image's root with packages
+//! added), then boot-prepared for its kind (a bootc layout for images;
+//! disks lay out /boot themselves from `tree::boot`). A tree needed by
+//! several outputs is built once and copied for all but its last user,
+//! because every artifact builder may change the tree it is given.
+
+use crate::artifact::{BaseTree, Target, Tree};
+use crate::error::InputError;
+use crate::oci::reference::{self, Reference};
+use crate::oci::registry;
+use crate::plan::TreeSource;
+use crate::progress::{Event, Progress};
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Trees by key, with how many targets still need each.
+pub(super) struct Store {
+    dir: PathBuf,
+    uses: HashMap<String, usize>,
+    built: HashMap<String, Tree>,
+    next: usize,
+}
+
+/// The key two targets share exactly when they get the same tree.
+pub(super) fn key(t: &Target) -> String {
+    let own = match &t.output.tree.source {
+        // A derived tree holds its base's layout: never shared.
+        TreeSource::BaseImage { .. } => t.output.name.clone(),
+        _ => String::new(),
+    };
+    let pkgs: Vec<&str> = t
+        .lock
+        .packages
+        .iter()
+        .map(|p| p.checksum.as_str())
+        .collect();
+    format!(
+        "{}\n{own}\n{}",
+        t.output.tree.key(&t.arch.arch),
+        pkgs.join(",")
+    )
+}
+
+impl Store {
+    pub(super) fn new(dir: PathBuf, keys: &[String]) -> Store {
+        let mut uses = HashMap::new();
+        for k in keys {
+            *uses.entry(k.clone()).or_insert(0) += 1;
+        }
+        Store {
+            dir,
+            uses,
+            built: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    fn fresh_dir(&mut self) -> Result<PathBuf> {
+        self.next += 1;
+        let d = self.dir.join(format!("tree-{}", self.next));
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        Ok(d)
+    }
+
+    /// The tree for `t`: built now, or a copy of one built for an earlier
+    /// target with the same key (the original itself for its last user).
+    pub(super) fn take(
+        &mut self,
+        t: &Target,
+        rpms: &[PathBuf],
+        progress: &dyn Progress,
+    ) -> Result<Tree> {
+        let k = key(t);
+        let left = self.uses.get(&k).copied().unwrap_or(1);
+        let shared = self.built.contains_key(&k);
+        let tree = match self.built.remove(&k) {
+            Some(tr) => tr,
+            None => {
+                let dir = self.fresh_dir()?;
+                build(t, rpms, &dir).with_context(|| {
+                    format!("building the {} tree for {}", t.arch.arch, t.output.name)
+                })?
+            }
+        };
+        self.uses.insert(k.clone(), left.saturating_sub(1));
+        progress.event(&Event::Tree {
+            arch: t.arch.arch.clone(),
+            output: t.output.name.clone(),
+            packages: tree.report.packages.len(),
+            shared,
+        });
+        if left <= 1 {
+            return Ok(tree);
+        }
+        // Others still need it: keep the original, hand out a copy.
+        let dir = self.fresh_dir()?;
+        let root = dir.join("root");
+        crate::tools::copy_tree(&tree.root, &root)?;
+        let copy = Tree {
+            root,
+            report: tree.report.clone(),
+            base: None,
+        };
+        self.built.insert(k, tree);
+        Ok(copy)
+    }
+}
+
+/// Builds `t`'s tree under `dir`.
+fn build(t: &Target, rpms: &[PathBuf], dir: &Path) -> Result<Tree> {
+    let tp = &t.output.tree;
+    let root = dir.join("root");
+    let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
+    let base = match &tp.source {
+        TreeSource::Packages => None,
+        TreeSource::BaseImage {
+            reference,
+            tls_verify,
+        } => {
+            let locked = t.lock.base.as_ref().with_context(|| {
+                format!(
+                    "the lock has no base image for {}/{}",
+                    t.arch.arch, t.output.name
+                )
+            })?;
+            let layout = crate::oci::layout::Layout::create(&dir.join("base"))?;
+            let image = unpack_base(
+                &layout,
+                &locked.reference,
+                &locked.digest,
+                &crate::artifact::oci::platform(arch),
+                *tls_verify,
+                &root,
+            )
+            .with_context(|| format!("reading the base image {reference}"))?;
+            Some(BaseTree { image, layout })
+        }
+        TreeSource::Output { name } => {
+            bail!("trees made from another output ({name}) have not landed yet")
+        }
+    };
+    let base_created = base.as_ref().map(|b| created_epoch(&b.image.config));
+    let kargs: &[String] = if tp.bootc { &[] } else { &tp.kernel_args };
+    let report = crate::tree::make::make(&crate::tree::make::Request {
+        root: &root,
+        rpms,
+        customizations: tp.customizations.as_ref(),
+        manifest_dir: &tp.manifest_dir,
+        releasever: &tp.releasever,
+        major: tp.major,
+        rpmdb: &tp.rpmdb,
+        kernel_cmdline: kargs,
+        base_created,
+    })?;
+    if tp.bootc && base.is_none() {
+        let p = crate::bootc::prepare(
+            &root,
+            &crate::bootc::Options {
+                kargs: &tp.kernel_args,
+                arch,
+                distro: t.distro,
+                source_date_epoch: report.source_date_epoch,
+            },
+        )?;
+        crate::report::info(format!("bootc: kernel {}", p.kernel));
+    }
+    Ok(Tree { root, report, base })
+}
+
+/// Pulls the locked base image into `layout` and unpacks this arch's
+/// manifest into `root`. The lock pins the manifest digest: a base that
+/// moved since `lock` is refused rather than silently used.
+fn unpack_base(
+    layout: &crate::oci::layout::Layout,
+    reference: &str,
+    digest: &str,
+    platform: &crate::oci::image::Platform,
+    tls_verify: bool,
+    root: &Path,
+) -> Result<crate::artifact::oci::BaseImage> {
+    let src = reference::parse(reference)?;
+    let tag = format!("base-{}", digest.replace(':', "-"));
+    let src = match &src {
+        Reference::Docker { .. } => src.with_digest(digest),
+        _ => src,
+    };
+    registry::pull(
+        &src,
+        layout.dir(),
+        &tag,
+        &registry::Options {
+            tls_verify,
+            authfile: None,
+        },
+    )?;
+    let top = layout.resolve(&tag)?;
+    let d = crate::artifact::oci::select(layout, &top, platform)?;
+    if d.digest != digest {
+        return Err(InputError(format!(
+            "the base image {reference} is now {} for {}, but the lock has {digest}; \
+             run `image-builder lock` to move to it",
+            d.digest, platform.architecture
+        ))
+        .into());
+    }
+    crate::artifact::oci::unpack(layout, &d, root)
+}
+
+/// The base's `created` as seconds since 1970 (0 when absent).
+pub(crate) fn created_epoch(config: &serde_json::Value) -> i64 {
+    config["created"]
+        .as_str()
+        .and_then(crate::civil::parse_rfc3339)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(crate::civil::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            crate::civil::parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(crate::civil::parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            created_epoch(&json!({"created": crate::oci::image::rfc3339(1_234_567_890)})),
+            1_234_567_890
+        );
+        assert_eq!(created_epoch(&json!({})), 0);
+    }
+}

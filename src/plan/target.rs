@@ -1,0 +1,572 @@
+//! The parts of a target's plan that later stages read instead of the
+//! manifest: where its tree comes from (`TreeSource`), how the tree is made
+//! (`TreePlan`), what artifact is made of it (`ArtifactPlan`), where the
+//! result goes (`Destination`), and the flags of the run that change any of
+//! that (`Flags`). Everything here is decided, and every input behind it
+//! judged, before a single download: a stage that needs a value the plan
+//! does not carry is a bug in the plan, not a reason to reopen the manifest.
+
+use super::boot::BootPlan;
+use crate::error::InputError;
+use crate::manifest::blueprint::Customizations;
+use crate::manifest::ours::{OutputType, SecureBootMode};
+use crate::manifest::Document;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Flags of one run that the plan must know to judge combinations and to
+/// name destinations. `plan` and `validate` use the defaults.
+#[derive(Debug, Clone)]
+pub struct Flags {
+    pub output_dir: PathBuf,
+    /// `--push REF`.
+    pub push: Option<String>,
+    /// `--tls-verify` for `--push` (default true).
+    pub tls_verify: bool,
+    /// `--sign-key KEY` (with `--push`).
+    pub sign_key: Option<PathBuf>,
+    /// `--verify`: boot every bootable artifact.
+    pub verify: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            output_dir: PathBuf::from("."),
+            push: None,
+            tls_verify: true,
+            sign_key: None,
+            verify: false,
+        }
+    }
+}
+
+/// Where a target's tree comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum TreeSource {
+    /// The locked packages, installed into an empty root.
+    Packages,
+    /// A base image's root (unpacked from the locked manifest digest), with
+    /// the locked packages added to it.
+    BaseImage { reference: String, tls_verify: bool },
+    /// The tree another output of this manifest builds.
+    Output { name: String },
+}
+
+/// How a target's tree is made once its packages are fetched.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreePlan {
+    pub source: TreeSource,
+    pub releasever: String,
+    /// The distro's major version (rpmdb location, defaults).
+    pub major: u32,
+    /// rpmdb backend: `sqlite` or `bdb`.
+    pub rpmdb: String,
+    /// Where the rpmdb goes in the tree (a derived tree keeps its base's).
+    pub dbpath: String,
+    /// Kernel arguments every kernel-bearing output carries: the distro's,
+    /// the arch's console, `[boot] cmdline`, `customizations.kernel.append`.
+    /// Empty for outputs without a kernel (tar, directory).
+    pub kernel_args: Vec<String>,
+    /// Laid out the bootc way (`/usr/lib/modules/KVER/vmlinuz`, kargs.d).
+    pub bootc: bool,
+    /// The judged customizations, as the manifest states them.
+    #[serde(skip)]
+    pub customizations: Option<Customizations>,
+    /// Relative paths in customizations resolve against this.
+    #[serde(skip)]
+    pub manifest_dir: PathBuf,
+}
+
+impl TreePlan {
+    /// A key that is equal for two targets exactly when they would build
+    /// the same tree from the same packages (so one tree serves both).
+    pub fn key(&self, arch: &str) -> String {
+        let custom = serde_json::to_string(&self.customizations).unwrap_or_default();
+        let me = serde_json::to_string(self).unwrap_or_default();
+        format!("{arch}\n{me}\n{custom}\n{}", self.manifest_dir.display())
+    }
+}
+
+/// The db signing key and certificate of `secureboot = "custom"` or a
+/// signed UKI, checked to exist at plan time.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignerPlan {
+    /// `[boot.keys]` as the manifest writes it (what `plan` shows).
+    pub keys: String,
+    #[serde(skip)]
+    pub key: PathBuf,
+    #[serde(skip)]
+    pub cert: PathBuf,
+    /// A `secureboot genkey` directory whose public enrollment files are
+    /// published beside the artifact.
+    #[serde(skip)]
+    pub enroll_dir: Option<PathBuf>,
+}
+
+/// A bootc/OCI image's settings, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct OciPlan {
+    /// The tag the image is written under: `--push`'s, else
+    /// `[output.oci] reference`'s, else `latest`.
+    pub tag: String,
+    /// `[output.oci] reference`, normalized to a transport reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub compression: String,
+    pub max_layers: usize,
+    pub labels: BTreeMap<String, String>,
+    /// The repository an image's verification policy names (with
+    /// `--sign-key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_scope: Option<String>,
+}
+
+/// An OSTree commit's settings, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct OstreePlan {
+    /// The branch the commit is made on.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Where the parent commit comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<OstreeParent>,
+    /// The commit's `version` metadata.
+    pub version: String,
+    /// Armored OpenPGP secret key signing the commit and summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpg_key: Option<PathBuf>,
+}
+
+/// The parent of an OSTree commit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum OstreeParent {
+    /// A checksum recorded as is (its object is not in the repo).
+    Checksum { checksum: String },
+    /// A checksum or ref at a repository, whose commit metadata is pulled
+    /// into the output repo.
+    Remote { url: String, rev: String },
+}
+
+/// What artifact a target makes, typed per kind.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ArtifactPlan {
+    Tar,
+    Directory,
+    /// raw, qcow2, vmdk, vhd, ami, gce: a raw disk made from the tree,
+    /// then converted. Layout and boot chain are the output's `disk` and
+    /// `boot`.
+    Disk {
+        format: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signer: Option<SignerPlan>,
+    },
+    Oci(OciPlan),
+    Ostree(OstreePlan),
+    /// An output type whose artifact stage has not landed: refused before
+    /// any work starts.
+    Pending {
+        stage: String,
+    },
+}
+
+/// Where a finished artifact goes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "to", rename_all = "kebab-case")]
+pub enum Destination {
+    File {
+        path: PathBuf,
+    },
+    Registry {
+        reference: String,
+        tls_verify: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sign_key: Option<PathBuf>,
+    },
+}
+
+/// A manifest path resolved against its directory.
+pub fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The manifest's directory, absolute (relative paths in it resolve here).
+pub fn manifest_dir(doc: &Document) -> PathBuf {
+    let dir = doc.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// Parses a user-written image reference (`quay.io/org/img:tag` or a
+/// transport reference).
+pub fn normalize_reference(r: &str) -> String {
+    if r.contains("://") || r.starts_with("oci:") || r.starts_with("oci-archive:") {
+        r.to_string()
+    } else {
+        format!("docker://{r}")
+    }
+}
+
+/// The OCI plan of an output: compression, layers, labels, tag, signing
+/// scope. Errors name the `[output.oci]` key.
+pub fn oci_plan(
+    o: Option<&crate::manifest::ours::Output>,
+    flags: &Flags,
+    version: &str,
+) -> Result<OciPlan, (&'static str, String)> {
+    use crate::oci::reference::{self, Reference};
+    let opts = o.and_then(|x| x.oci.clone()).unwrap_or_default();
+    let compression = opts.compression.clone().unwrap_or_else(|| "gzip".into());
+    compression
+        .parse::<crate::oci::compression::Compression>()
+        .map_err(|e| ("compression", format!("[output.oci] compression: {e}")))?;
+    let manifest_ref = opts
+        .reference
+        .as_deref()
+        .map(|r| {
+            reference::parse(&normalize_reference(r))
+                .map_err(|e| ("reference", format!("[output.oci] reference: {e:#}")))
+        })
+        .transpose()?;
+    let push = flags.push.as_deref().and_then(|p| reference::parse(p).ok());
+    let tag = push
+        .as_ref()
+        .and_then(Reference::tag)
+        .map(str::to_string)
+        .or_else(|| {
+            manifest_ref
+                .as_ref()
+                .and_then(|r| r.tag().map(str::to_string))
+        })
+        .unwrap_or_else(|| "latest".into());
+    let signing_scope = push
+        .as_ref()
+        .and_then(Reference::repository_name)
+        .or_else(|| manifest_ref.as_ref().and_then(Reference::repository_name));
+    if flags.sign_key.is_some() && signing_scope.is_none() {
+        return Err((
+            "reference",
+            "--sign-key: the image's verification policy needs its repository: push to docker://HOST/REPO:TAG or set [output.oci] reference".into(),
+        ));
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert("containers.bootc".to_string(), "1".to_string());
+    labels.insert("ostree.bootable".to_string(), "1".to_string());
+    labels.insert(
+        "org.opencontainers.image.version".to_string(),
+        version.to_string(),
+    );
+    labels.extend(opts.labels.clone());
+    Ok(OciPlan {
+        tag,
+        reference: opts.reference.as_deref().map(normalize_reference),
+        compression,
+        max_layers: opts.max_layers.unwrap_or(64).max(2) as usize,
+        labels,
+        signing_scope,
+    })
+}
+
+/// The db signer a disk needs (custom Secure Boot or a UKI), from
+/// `[boot.keys]`. The files are checked by `check_files` when a build is
+/// planned (`validate` of an example whose keys a later step generates
+/// must still pass).
+pub fn signer_plan(
+    doc: &Document,
+    boot: &BootPlan,
+    dir: &Path,
+) -> Result<Option<SignerPlan>, String> {
+    let custom = boot.secureboot == SecureBootMode::Custom;
+    if !custom && !boot.uki {
+        return Ok(None);
+    }
+    let Some(k) = doc.manifest.boot.as_ref().and_then(|b| b.keys.as_ref()) else {
+        return Err(
+            "secureboot = \"custom\" and uki = true sign with a db key: add [boot.keys] (dir = a directory from `image-builder secureboot genkey`)".into(),
+        );
+    };
+    let enroll_dir = k.dir.as_deref().map(|d| absolute(dir, d));
+    let key = k
+        .db_key
+        .as_deref()
+        .map(|p| absolute(dir, p))
+        .or_else(|| enroll_dir.as_ref().map(|d| d.join("db.key")));
+    let cert = k
+        .db_cert
+        .as_deref()
+        .map(|p| absolute(dir, p))
+        .or_else(|| enroll_dir.as_ref().map(|d| d.join("db.crt")));
+    let (Some(key), Some(cert)) = (key, cert) else {
+        return Err("[boot.keys] names no db key and certificate".into());
+    };
+    let shown = match (&k.dir, &k.db_cert) {
+        (_, Some(c)) => c.display().to_string(),
+        (Some(d), None) => d.join("db.crt").display().to_string(),
+        (None, None) => String::new(),
+    };
+    Ok(Some(SignerPlan {
+        keys: shown,
+        key,
+        cert,
+        enroll_dir,
+    }))
+}
+
+/// Files a build will read that must exist before it starts: the db key
+/// and certificate of every signed disk.
+pub fn check_files(signers: &[&SignerPlan]) -> Result<(), InputError> {
+    for s in signers {
+        for p in [&s.key, &s.cert] {
+            if !p.is_file() {
+                return Err(InputError(format!(
+                    "[boot.keys]: {} does not exist (make keys with `image-builder secureboot genkey DIR`)",
+                    p.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Judges the flags against the plan's outputs: a combination that cannot
+/// work is an input error before any download.
+pub fn check_flags(flags: &Flags, kinds: &[OutputType]) -> Result<(), InputError> {
+    if flags.output_dir.exists() && !flags.output_dir.is_dir() {
+        return Err(InputError(format!(
+            "--output-dir {} is not a directory",
+            flags.output_dir.display()
+        )));
+    }
+    if let Some(p) = &flags.push {
+        crate::oci::reference::parse(p).map_err(|e| InputError(format!("--push {p}: {e:#}")))?;
+        if !kinds.contains(&OutputType::Oci) {
+            return Err(InputError(format!(
+                "--push {p}: only bootc/OCI outputs are pushed, and this build has none"
+            )));
+        }
+    }
+    if let Some(k) = &flags.sign_key {
+        if flags.push.is_none() {
+            return Err(InputError(
+                "--sign-key signs what --push pushes: pass --push docker://HOST/REPO:TAG".into(),
+            ));
+        }
+        if !k.is_file() {
+            return Err(InputError(format!(
+                "--sign-key {}: no such file",
+                k.display()
+            )));
+        }
+    }
+    if flags.verify && !kinds.iter().any(|k| k.is_bootable()) {
+        return Err(InputError(
+            "--verify boots disk images and ISOs, and this build makes none".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `r` is a valid OSTree ref: `/`-separated parts of letters,
+/// digits, `-`, `_`, `.`, each starting with a letter or digit (libostree's
+/// rule).
+pub fn valid_ostree_ref(r: &str) -> bool {
+    !r.is_empty()
+        && r.split('/').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+}
+
+/// The OSTree plan of an output: ref, parent, signing key. Errors name
+/// the `[output.ostree]` key. `default_ref` is `VENDOR/MAJOR/ARCH/NAME`;
+/// `$basearch` (or `${basearch}`) in a ref is this arch's base arch, so
+/// one multi-arch manifest names one branch per arch.
+pub fn ostree_plan(
+    o: Option<&crate::manifest::ours::Output>,
+    default_ref: String,
+    basearch: &str,
+    version: &str,
+    dir: &Path,
+) -> Result<OstreePlan, (&'static str, String)> {
+    let opts = o.and_then(|x| x.ostree.clone()).unwrap_or_default();
+    let reference = opts
+        .reference
+        .clone()
+        .map(|r| {
+            r.replace("${basearch}", basearch)
+                .replace("$basearch", basearch)
+        })
+        .unwrap_or(default_ref);
+    if !valid_ostree_ref(&reference) {
+        return Err((
+            "ostree.ref",
+            format!("[output.ostree] ref {reference:?} is not a valid OSTree ref: /-separated parts of letters, digits, '-', '_' and '.', each starting with a letter, digit or '_'"),
+        ));
+    }
+    let is_checksum = |s: &str| {
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    if let Some(u) = &opts.url {
+        let scheme_ok = ["http://", "https://", "file:///"]
+            .iter()
+            .any(|p| u.starts_with(p) && u.len() > p.len());
+        if !scheme_ok || u.contains(char::is_whitespace) {
+            return Err((
+                "ostree.url",
+                format!("[output.ostree] url {u:?}: the parent's repository must be an http://, https:// or file:/// URL"),
+            ));
+        }
+    }
+    let parent = match (&opts.parent, &opts.url) {
+        (None, None) => None,
+        (Some(p), None) if is_checksum(p) => Some(OstreeParent::Checksum {
+            checksum: p.clone(),
+        }),
+        (Some(p), None) => {
+            return Err((
+                "ostree.parent",
+                format!("[output.ostree] parent {p:?} is not a commit checksum (64 lowercase hex digits); a ref needs `url`, the repository it is read from"),
+            ))
+        }
+        (Some(p), Some(u)) => {
+            if !is_checksum(p) && !valid_ostree_ref(p) {
+                return Err((
+                    "ostree.parent",
+                    format!("[output.ostree] parent {p:?} is neither a commit checksum nor a valid ref"),
+                ));
+            }
+            Some(OstreeParent::Remote {
+                url: u.clone(),
+                rev: p.clone(),
+            })
+        }
+        (None, Some(u)) => Some(OstreeParent::Remote {
+            url: u.clone(),
+            rev: reference.clone(),
+        }),
+    };
+    Ok(OstreePlan {
+        reference,
+        parent,
+        version: version.to_string(),
+        gpg_key: opts.gpg_key.as_deref().map(|k| absolute(dir, k)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_combinations() {
+        let mut f = Flags {
+            sign_key: Some("/nonexistent".into()),
+            ..Flags::default()
+        };
+        let e = check_flags(&f, &[OutputType::Oci]).unwrap_err();
+        assert!(e.0.contains("--push"), "{e}");
+        f.sign_key = None;
+        f.push = Some("docker://127.0.0.1:5000/x:1".into());
+        let e = check_flags(&f, &[OutputType::Qcow2]).unwrap_err();
+        assert!(e.0.contains("only bootc/OCI"), "{e}");
+        assert!(check_flags(&f, &[OutputType::Oci]).is_ok());
+        f.push = Some("nonsense::".into());
+        assert!(check_flags(&f, &[OutputType::Oci]).is_err());
+        let f = Flags {
+            verify: true,
+            ..Flags::default()
+        };
+        assert!(check_flags(&f, &[OutputType::Tar]).is_err());
+        assert!(check_flags(&f, &[OutputType::Qcow2]).is_ok());
+    }
+
+    #[test]
+    fn references_normalize() {
+        assert_eq!(
+            normalize_reference("quay.io/a/b:1"),
+            "docker://quay.io/a/b:1"
+        );
+        assert_eq!(normalize_reference("oci:/x:t"), "oci:/x:t");
+    }
+
+    #[test]
+    fn ostree_refs_and_parents() {
+        use crate::manifest::ours::{OstreeOptions, Output};
+        let out = |o: OstreeOptions| {
+            let mut x: Output = toml::from_str("type = \"ostree\"").unwrap();
+            x.ostree = Some(o);
+            x
+        };
+        let plan = |o: OstreeOptions| {
+            ostree_plan(
+                Some(&out(o)),
+                "d/1/x/n".into(),
+                "aarch64",
+                "1",
+                Path::new("/m"),
+            )
+        };
+        let p = plan(OstreeOptions {
+            reference: Some("almalinux/10/$basearch/edge".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(p.reference, "almalinux/10/aarch64/edge");
+        assert_eq!(plan(OstreeOptions::default()).unwrap().reference, "d/1/x/n");
+        for bad in ["a//b", "/a", "a/", "-a", "a b", ""] {
+            let e = plan(OstreeOptions {
+                reference: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(e.0, "ostree.ref", "{bad}");
+        }
+        let e = plan(OstreeOptions {
+            parent: Some("some/ref".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.0, "ostree.parent");
+        let c = "ab".repeat(32);
+        let p = plan(OstreeOptions {
+            parent: Some(c.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(p.parent, Some(OstreeParent::Checksum { checksum: c }));
+        let e = plan(OstreeOptions {
+            url: Some("ftp://x/".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.0, "ostree.url");
+        let p = plan(OstreeOptions {
+            url: Some("https://example.org/repo".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(
+            matches!(&p.parent, Some(OstreeParent::Remote { rev, .. }) if rev == "d/1/x/n"),
+            "{:?}",
+            p.parent
+        );
+    }
+}
