@@ -196,17 +196,22 @@ fn repo_gpgcheck_verifies_repomd_signatures() {
 }
 
 #[test]
-fn build_resolves_writes_the_lock_and_stops_before_missing_stages() {
+fn build_stops_before_resolving_when_a_stage_has_not_landed() {
     let env = Env::new();
     let m = env.manifest(
         "b.toml",
-        &BASE.replace("type = \"tar\"", "type = \"ostree\""),
+        &BASE.replace("type = \"tar\"", "type = \"iso-live\""),
     );
     let out = env.dir.path().join("out");
     let o = env.run(&["build", "--arch", "x86_64", "-o", s(&out), s(&m)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not landed yet"), "{}", text(&o));
-    assert!(env.dir.path().join("b.lock").is_file());
+    assert!(
+        !text(&o).contains("resolving"),
+        "refused before resolving: {}",
+        text(&o)
+    );
+    assert!(!env.dir.path().join("b.lock").exists(), "no lock written");
     assert!(
         !out.exists() || std::fs::read_dir(&out).unwrap().count() == 0,
         "nothing half-written"

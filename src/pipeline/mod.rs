@@ -74,6 +74,7 @@ pub fn lock_or_load(
     progress: &dyn Progress,
 ) -> Result<Lockfile> {
     require_outputs(plan)?;
+    require_landed(plan)?;
     if locked {
         let l = Lockfile::load(lock_path)?;
         let stale = resolve::stale(plan, &l);
@@ -148,9 +149,9 @@ fn build_order(plan: &BuildPlan) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Everything `run` refuses before the first download.
-fn preflight(plan: &BuildPlan, lock: &Lockfile) -> Result<()> {
-    require_outputs(plan)?;
+/// Refuses outputs whose artifact stage has not landed, before anything
+/// is resolved or downloaded.
+pub fn require_landed(plan: &BuildPlan) -> Result<()> {
     let pending: Vec<String> = plan
         .arches
         .iter()
@@ -164,10 +165,17 @@ fn preflight(plan: &BuildPlan, lock: &Lockfile) -> Result<()> {
         .collect();
     if !pending.is_empty() {
         bail!(
-            "the artifact stage for {} has not landed yet; nothing was downloaded",
+            "the artifact stage for {} has not landed yet; nothing was resolved or downloaded",
             pending.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Everything `run` refuses before the first download.
+fn preflight(plan: &BuildPlan, lock: &Lockfile) -> Result<()> {
+    require_outputs(plan)?;
+    require_landed(plan)?;
     for a in &plan.arches {
         for o in &a.outputs {
             if lock.target(&a.arch, &o.name).is_none() {
