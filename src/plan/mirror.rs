@@ -59,9 +59,11 @@ pub fn parse(url: &str) -> Result<String, String> {
                 ));
             }
         }
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "mirror URL \"{u}\": unsupported scheme \"{other}\"; want http://, https:// or file://"
-        )),
+        ))
+        }
     }
     Ok(format!("{}/", u.trim_end_matches('/')))
 }
