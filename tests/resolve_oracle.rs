@@ -7,7 +7,7 @@
 mod common;
 
 use alma_image_builder::fetch::Cache;
-use alma_image_builder::plan::PlanRepo;
+use alma_image_builder::plan::{PlanRepo, RepoKey};
 use alma_image_builder::resolve::{repodata, solve};
 use common::fixtures::fixture_root;
 use serde::Deserialize;
@@ -80,12 +80,11 @@ fn ours(c: &Case, cache: &Cache) -> Result<BTreeSet<String>, String> {
         baseurls: vec![repo_url(&c.arch)],
         mirrorlist: None,
         metalink: None,
-        gpgkeys: vec![key_url()],
+        gpgkeys: vec![RepoKey::Url { url: key_url() }],
         gpgcheck: true,
         repo_gpgcheck: false,
         priority: 99,
         module_hotfixes: false,
-        inline_keys: vec![],
     };
     let s = repodata::sync(&r, cache).map_err(|e| format!("{e:#}"))?;
     let mut u =

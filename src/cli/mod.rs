@@ -100,6 +100,9 @@ pub struct SelectArgs {
     /// Only the [[output]] with this name (repeatable)
     #[arg(long, value_name = "OUTPUT")]
     pub only: Vec<String>,
+    /// Take the distro repos from this mirror root (the directory holding $releasever/); wins over [build] mirror
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,9 @@ pub(crate) fn load(sel: &SelectArgs) -> Result<(Document, Selection)> {
         arches: sel.arches.clone(),
         types: sel.types.clone(),
         only: sel.only.clone(),
+        mirror: sel.mirror.clone(),
     };
+    crate::plan::check_mirror_flag(&selection)?;
     Ok((doc, selection))
 }
 

@@ -53,10 +53,11 @@ pub struct DistroDef {
     /// Default kernel command line for disk images (console, etc.).
     #[serde(default)]
     pub kernel_cmdline: Vec<String>,
-    /// Public signing keys: file name → armored key (filled in from the
-    /// embedded `distros/keys/` files, not written in the TOML).
+    /// Public signing keys: file name → embedded key (filled in from the
+    /// `distros/keys/` files compiled into the binary, not written in the
+    /// TOML).
     #[serde(default, skip_deserializing)]
-    pub gpg_keys: BTreeMap<String, String>,
+    pub gpg_keys: BTreeMap<String, super::keys::EmbeddedKey>,
     /// Names of files in `distros/keys/` this distro trusts.
     pub gpg_key_files: Vec<String>,
     /// Package repositories, in priority order.
@@ -84,7 +85,16 @@ pub struct RepoDef {
     pub mirrorlist: Option<String>,
     #[serde(default)]
     pub metalink: Option<String>,
-    /// Key file names (from `gpg_key_files`) that sign this repo's packages.
+    /// The part of every base URL a mirror replaces (`--mirror`,
+    /// `[build] mirror`): scheme, host and the path of the distro's tree
+    /// on its main server, ending in `/` (`https://repo.almalinux.org/almalinux/`).
+    /// What follows (`$releasever/BaseOS/$basearch/os/`) is kept. None: the
+    /// repo is not on the distro's mirrors and a mirror leaves it alone.
+    #[serde(default)]
+    pub mirror_root: Option<String>,
+    /// Keys that sign this repo's packages: names from `gpg_key_files`
+    /// (embedded; the plan carries their bytes) or `file://`/`https://`
+    /// URLs (fetched when the repo is synced).
     #[serde(default)]
     pub gpgkeys: Vec<String>,
     #[serde(default = "yes")]

@@ -6,6 +6,7 @@
 
 pub mod arch;
 pub mod def;
+pub mod keys;
 
 pub use arch::Arch;
 pub use def::{BootDef, DistroDef, PackageSet, RepoDef};
@@ -32,25 +33,6 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../distros/almalinux-kitten-10.toml"),
     ),
     ("fixture", include_str!("../../distros/fixture.toml")),
-];
-
-const KEYS: &[(&str, &str)] = &[
-    (
-        "RPM-GPG-KEY-AlmaLinux-8",
-        include_str!("../../distros/keys/RPM-GPG-KEY-AlmaLinux-8"),
-    ),
-    (
-        "RPM-GPG-KEY-AlmaLinux-9",
-        include_str!("../../distros/keys/RPM-GPG-KEY-AlmaLinux-9"),
-    ),
-    (
-        "RPM-GPG-KEY-AlmaLinux-10",
-        include_str!("../../distros/keys/RPM-GPG-KEY-AlmaLinux-10"),
-    ),
-    (
-        "RPM-GPG-KEY-AlmaLinux-kitten-10",
-        include_str!("../../distros/keys/RPM-GPG-KEY-AlmaLinux-kitten-10"),
-    ),
 ];
 
 /// Output-type keys a `package_sets` table may have besides these two.
@@ -112,12 +94,8 @@ fn load_one(file: &str, text: &str) -> Result<DistroDef, String> {
         }
     }
     for k in &d.gpg_key_files {
-        let text = KEYS
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| err(format!("key file \"{k}\" is not embedded (distros/keys/)")))?;
-        d.gpg_keys.insert(k.clone(), text.to_string());
+        let key = keys::load(k).map_err(|e| err(format!("gpg_key_files: {e}")))?;
+        d.gpg_keys.insert(k.clone(), key);
     }
     for r in &d.repos {
         if r.baseurl.is_empty() && r.mirrorlist.is_none() && r.metalink.is_none() {
@@ -126,11 +104,36 @@ fn load_one(file: &str, text: &str) -> Result<DistroDef, String> {
                 r.id
             )));
         }
-        for k in &r.gpgkeys {
-            if !k.contains("://") && !d.gpg_key_files.contains(k) {
+        if let Some(root) = &r.mirror_root {
+            if !root.ends_with('/') || !root.contains("://") {
                 return Err(err(format!(
-                    "repo \"{}\" names key \"{k}\" that is not in gpg_key_files",
+                    "repo \"{}\" mirror_root \"{root}\" must be a URL ending in /",
                     r.id
+                )));
+            }
+            if let Some(u) = r.baseurl.iter().find(|u| !u.starts_with(root.as_str())) {
+                return Err(err(format!(
+                    "repo \"{}\" baseurl \"{u}\" is not under its mirror_root \"{root}\"",
+                    r.id
+                )));
+            }
+        }
+        for k in &r.gpgkeys {
+            if keys::is_url(k) {
+                if !["file://", "http://", "https://"]
+                    .iter()
+                    .any(|s| k.starts_with(s))
+                {
+                    return Err(err(format!(
+                        "repo \"{}\" key URL \"{k}\" is not file://, http:// or https://",
+                        r.id
+                    )));
+                }
+            } else if !d.gpg_key_files.contains(k) {
+                return Err(err(format!(
+                    "repo \"{}\" names key \"{k}\" that is not in gpg_key_files (embedded keys: {})",
+                    r.id,
+                    d.gpg_key_files.join(", ")
                 )));
             }
         }
@@ -221,7 +224,8 @@ mod tests {
             assert_eq!(d.efi_vendor, "almalinux");
             assert!(!d.gpg_keys.is_empty(), "{id}");
             for k in d.gpg_keys.values() {
-                assert!(k.contains("BEGIN PGP PUBLIC KEY BLOCK"), "{id}");
+                assert!(k.armored.contains("BEGIN PGP PUBLIC KEY BLOCK"), "{id}");
+                assert_eq!(k.fingerprint.len(), 40, "{id}");
             }
             for r in d.repos.iter().filter(|r| r.enabled) {
                 assert!(
@@ -266,5 +270,71 @@ mod tests {
             "almalinux-kitten-10"
         );
         assert!(lookup("fedora-40").unwrap().is_none());
+    }
+    /// almalinux-10's definition with one substitution.
+    fn alma10_with(from: &str, to: &str) -> Result<DistroDef, String> {
+        let text = FILES.iter().find(|(f, _)| *f == "almalinux-10").unwrap().1;
+        assert!(text.contains(from), "{from}");
+        load_one("almalinux-10", &text.replacen(from, to, 1))
+    }
+
+    #[test]
+    fn key_names_resolve_to_embedded_keys_or_fail_at_load() {
+        let d = lookup("almalinux-10").unwrap().unwrap();
+        let k = &d.gpg_keys["RPM-GPG-KEY-AlmaLinux-10"];
+        assert_eq!(k.fingerprint, "EE6DB7B98F5BF5EDD9DA0DE5DEE5C11CC2A1E572");
+        let e = alma10_with(
+            "gpgkeys = [\"RPM-GPG-KEY-AlmaLinux-10\"]",
+            "gpgkeys = [\"RPM-GPG-KEY-AlmaLinux-11\"]",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("distros/almalinux-10.toml")
+                && e.contains("\"RPM-GPG-KEY-AlmaLinux-11\" that is not in gpg_key_files"),
+            "{e}"
+        );
+        let e = alma10_with(
+            "gpg_key_files = [\"RPM-GPG-KEY-AlmaLinux-10\"]",
+            "gpg_key_files = [\"RPM-GPG-KEY-AlmaLinux-10\", \"RPM-GPG-KEY-Other\"]",
+        )
+        .unwrap_err();
+        assert!(e.contains("\"RPM-GPG-KEY-Other\" is not embedded"), "{e}");
+        // A URL stays a URL; an unsupported scheme does not load.
+        alma10_with(
+            "gpgkeys = [\"RPM-GPG-KEY-AlmaLinux-10\"]",
+            "gpgkeys = [\"https://repo.almalinux.org/almalinux/RPM-GPG-KEY-AlmaLinux-10\"]",
+        )
+        .unwrap();
+        let e = alma10_with(
+            "gpgkeys = [\"RPM-GPG-KEY-AlmaLinux-10\"]",
+            "gpgkeys = [\"ftp://example/KEY\"]",
+        )
+        .unwrap_err();
+        assert!(e.contains("not file://, http:// or https://"), "{e}");
+    }
+
+    #[test]
+    fn mirror_roots_prefix_their_base_urls() {
+        for d in all().unwrap() {
+            for r in &d.repos {
+                let root = r
+                    .mirror_root
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{}/{}", d.id, r.id));
+                assert!(r.baseurl.iter().all(|u| u.starts_with(root)));
+            }
+        }
+        let e = alma10_with(
+            "mirror_root = \"https://repo.almalinux.org/almalinux/\"",
+            "mirror_root = \"https://elsewhere.example/\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("is not under its mirror_root"), "{e}");
+        let e = alma10_with(
+            "mirror_root = \"https://repo.almalinux.org/almalinux/\"",
+            "mirror_root = \"https://repo.almalinux.org/almalinux\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("ending in /"), "{e}");
     }
 }

@@ -2,10 +2,20 @@
 //! HTTP Range, failover to the next mirror, checksum verified before the
 //! file counts as downloaded.
 //!
-//! Errors are classified: a 404 or a checksum mismatch will not get
-//! better by asking the same mirror again, so they move on to the next
-//! mirror at once; resets, truncated bodies, 5xx and timeouts are retried
-//! on the same mirror (resuming what already arrived) before moving on.
+//! Errors are classified. Permanent ones will not get better by asking
+//! the same mirror again, so they move on to the next mirror at once: a
+//! URL that is not one (a key name where a URL belongs, an unsupported
+//! scheme, anything reqwest refuses to build), HTTP 4xx (but 408/425/429),
+//! a TLS certificate the server's name or our roots refuse, a host name
+//! that does not exist (DNS "no such name"; a *temporary* resolver failure
+//! is retried), a size or checksum mismatch. Resets, refused or timed-out
+//! connections, truncated bodies and 5xx are retried on the same mirror
+//! (resuming what already arrived) before moving on.
+//!
+//! reqwest's `Display` says only "error sending request for url (…)" and
+//! keeps the reason in `source()`: every message here carries the whole
+//! chain, so "dns error: failed to lookup address information: Name or
+//! service not known" reaches the user instead of "builder error".
 
 use super::{Checksum, FetchOptions};
 use crate::progress::Progress;
@@ -14,11 +24,75 @@ use futures_util::StreamExt;
 use sha2::Digest;
 use std::path::Path;
 
+#[derive(Debug, PartialEq, Eq)]
 enum Failure {
     /// Worth retrying on the same mirror.
     Transient(String),
     /// Move on to the next mirror.
     Fatal(String),
+}
+
+/// `e` and every error under it, joined by ": ", each said once (reqwest
+/// and hyper repeat the cause in their own text at times).
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let t = err.to_string();
+        if !t.is_empty() && !parts.last().is_some_and(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Which of reqwest's failures to send a request are worth a retry. The
+/// URL is already at the front of every message: reqwest's copy goes.
+fn classify_send(e: reqwest::Error) -> Failure {
+    let e = e.without_url();
+    let chain = cause_chain(&e);
+    if e.is_builder() {
+        return Failure::Fatal(chain);
+    }
+    if e.is_timeout() {
+        return Failure::Transient(chain);
+    }
+    classify_text(chain)
+}
+
+/// The part of the classification only the cause chain's text can tell:
+/// rustls and getaddrinfo errors come through hyper as boxed errors we
+/// cannot downcast to without depending on those crates.
+fn classify_text(chain: String) -> Failure {
+    let l = chain.to_ascii_lowercase();
+    let tls = l.contains("invalid peer certificate")
+        || l.contains("certificate verify failed")
+        || l.contains("unknownissuer")
+        || l.contains("notvalidforname");
+    let dns = l.contains("dns error") || l.contains("failed to lookup address");
+    let dns_temporary = l.contains("temporary failure in name resolution");
+    if tls || (dns && !dns_temporary) {
+        Failure::Fatal(chain)
+    } else {
+        Failure::Transient(chain)
+    }
+}
+
+/// Why `url` cannot be fetched at all, if so.
+fn unsupported(url: &str) -> Option<String> {
+    if ["http://", "https://", "file://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        return None;
+    }
+    Some(match url.split_once("://") {
+        Some((scheme, _)) => {
+            format!("unsupported URL scheme \"{scheme}\" (want http://, https:// or file://)")
+        }
+        None => "not a URL (want http://, https:// or file://)".into(),
+    })
 }
 
 /// Hex digests of a file: (the expected kind's, sha256).
@@ -98,10 +172,7 @@ async fn get_once(
     if have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| Failure::Transient(format!("{e}")))?;
+    let resp = req.send().await.map_err(classify_send)?;
     let status = resp.status();
     let append = match status.as_u16() {
         200 => false,
@@ -135,8 +206,12 @@ async fn get_once(
     );
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk =
-            chunk.map_err(|e| Failure::Transient(format!("connection broke mid-body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            Failure::Transient(format!(
+                "connection broke mid-body: {}",
+                cause_chain(&e.without_url())
+            ))
+        })?;
         f.write_all(&chunk).map_err(werr)?;
         h.update(&chunk);
         progress.bytes(chunk.len() as u64);
@@ -188,6 +263,10 @@ pub async fn fetch_one(
     let mut errors = vec![];
     for url in urls {
         let _ = tokio::fs::remove_file(part).await;
+        if let Some(why) = unsupported(url) {
+            errors.push(format!("{url}: {why}"));
+            continue;
+        }
         if let Some(p) = url.strip_prefix("file://") {
             match std::fs::copy(p, part) {
                 Ok(n) => progress.bytes(n),
@@ -235,4 +314,61 @@ pub async fn fetch_one(
         bail!("no URL to fetch from");
     }
     bail!("{}", errors.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_that_are_not_fetchable() {
+        assert_eq!(unsupported("https://repo.almalinux.org/x"), None);
+        assert_eq!(unsupported("file:///srv/x"), None);
+        assert!(unsupported("RPM-GPG-KEY-AlmaLinux-10")
+            .unwrap()
+            .contains("not a URL"));
+        assert!(unsupported("ftp://m/x").unwrap().contains("\"ftp\""));
+    }
+
+    #[test]
+    fn causes_decide_retries() {
+        let cases = [
+            ("error sending request for url (https://x/): client error (Connect): dns error: failed to lookup address information: Name or service not known", false),
+            ("error sending request for url (https://x/): client error (Connect): dns error: failed to lookup address information: Temporary failure in name resolution", true),
+            ("error sending request for url (https://x/): client error (Connect): invalid peer certificate: UnknownIssuer", false),
+            ("error sending request for url (https://x/): client error (Connect): tcp connect error: Connection refused (os error 111)", true),
+            ("error sending request for url (https://x/): connection reset by peer", true),
+        ];
+        for (text, transient) in cases {
+            let f = classify_text(text.to_string());
+            assert_eq!(matches!(f, Failure::Transient(_)), transient, "{text}");
+        }
+    }
+
+    #[test]
+    fn chains_say_each_cause_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let e = E(
+            "error sending request",
+            Some(Box::new(E(
+                "dns error: no such host",
+                Some(Box::new(E("no such host", None))),
+            ))),
+        );
+        assert_eq!(
+            cause_chain(&e),
+            "error sending request: dns error: no such host"
+        );
+    }
 }

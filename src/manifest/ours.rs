@@ -385,4 +385,7 @@ pub struct Build {
     /// Clamp for file times and build stamps; default `SOURCE_DATE_EPOCH`.
     #[serde(default)]
     pub source_date_epoch: Option<u64>,
+    /// Mirror root that replaces the distro repos' server (`--mirror` wins).
+    #[serde(default)]
+    pub mirror: Option<String>,
 }

@@ -18,6 +18,8 @@ pub struct Selection {
     pub types: Vec<String>,
     /// `--only`: names of the manifest's outputs to build.
     pub only: Vec<String>,
+    /// `--mirror`: mirror root for the distro repos (wins over `[build] mirror`).
+    pub mirror: Option<String>,
 }
 
 /// Which outputs can honor a customization, and why not otherwise.

@@ -8,6 +8,7 @@
 pub mod boot;
 pub mod custom;
 pub mod layout;
+pub mod mirror;
 mod packages;
 pub mod render;
 mod repos;
@@ -38,6 +39,9 @@ pub struct BuildPlan {
     pub weak_deps: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_image: Option<String>,
+    /// Where the distro repos were moved (`--mirror`, `[build] mirror`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
     /// `[base] tls_verify` (default true).
     #[serde(skip)]
     pub base_tls_verify: bool,
@@ -74,14 +78,59 @@ pub struct PlanRepo {
     pub mirrorlist: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metalink: Option<String>,
-    pub gpgkeys: Vec<String>,
+    pub gpgkeys: Vec<RepoKey>,
     pub gpgcheck: bool,
     pub repo_gpgcheck: bool,
     pub priority: i32,
     pub module_hotfixes: bool,
-    /// Armored keys written inline in the manifest (shown as "(inline key)").
-    #[serde(skip)]
-    pub inline_keys: Vec<String>,
+}
+
+/// A key a repo's packages are signed with, as the plan carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum RepoKey {
+    /// Fetched when the repo is synced (`file://`, `https://`).
+    Url { url: String },
+    /// One of the distro's keys, compiled into this binary.
+    Embedded {
+        name: String,
+        fingerprint: String,
+        #[serde(skip)]
+        armored: String,
+    },
+    /// An armored key written in the manifest; its fingerprint when it
+    /// parses here (the resolver checks it either way).
+    Inline {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+        #[serde(skip)]
+        armored: String,
+    },
+}
+
+impl RepoKey {
+    /// The armored key, when the plan carries it.
+    pub fn armored(&self) -> Option<&str> {
+        match self {
+            RepoKey::Url { .. } => None,
+            RepoKey::Embedded { armored, .. } | RepoKey::Inline { armored, .. } => Some(armored),
+        }
+    }
+
+    /// How the plan names it: the URL, the key's name and fingerprint.
+    pub fn label(&self) -> String {
+        match self {
+            RepoKey::Url { url } => url.clone(),
+            RepoKey::Embedded {
+                name, fingerprint, ..
+            } => format!("{name} (embedded, fingerprint {fingerprint})"),
+            RepoKey::Inline {
+                fingerprint: Some(f),
+                ..
+            } => format!("(inline key, fingerprint {f})"),
+            RepoKey::Inline { .. } => "(inline key)".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,10 +209,17 @@ fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan
     let mut diags: Vec<Diagnostic> = vec![];
     let weak_deps =
         m.build.as_ref().and_then(|b| b.weak_deps).unwrap_or(true) && !m.minimal.unwrap_or(false);
+    let mirror = match chosen_mirror(doc, sel) {
+        Ok(m) => m,
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    };
     let mut arches = vec![];
     for a in arches_of(doc, distro, sel) {
         let ar = arch::lookup(&a).expect("validated");
-        let repos = repos::repos_for(doc, distro, ar);
+        let repos = repos::repos_for(doc, distro, ar, mirror.as_deref());
         let mut outputs = vec![];
         for (path, t) in validate::selected_types(doc, sel) {
             let out = if path.is_empty() {
@@ -227,9 +283,39 @@ fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan
         },
         weak_deps,
         base_image: m.base.as_ref().map(|b| b.image.clone()),
+        mirror,
         base_tls_verify: m.base.as_ref().and_then(|b| b.tls_verify).unwrap_or(true),
         arches,
     })
+}
+
+/// The mirror root in effect: `--mirror` over `[build] mirror`, checked.
+/// A bad flag is the CLI's to report (`check_mirror_flag`); reaching here
+/// it is still a diagnostic, never a panic.
+fn chosen_mirror(doc: &Document, sel: &Selection) -> Result<Option<String>, Diagnostic> {
+    if let Some(f) = &sel.mirror {
+        return mirror::parse(f)
+            .map(Some)
+            .map_err(|e| doc.diag(&[], format!("--mirror: {e}")));
+    }
+    let Some(m) = doc.manifest.build.as_ref().and_then(|b| b.mirror.as_ref()) else {
+        return Ok(None);
+    };
+    mirror::parse(m).map(Some).map_err(|e| {
+        doc.diag(&["build".into(), "mirror".into()], e)
+            .hint("a mirror is the directory holding $releasever/ (https://HOST/almalinux/)")
+    })
+}
+
+/// `--mirror URL` judged alone, so a bad one is an input error naming the
+/// flag (exit 2) before anything else happens.
+pub fn check_mirror_flag(sel: &Selection) -> Result<(), crate::error::InputError> {
+    match &sel.mirror {
+        Some(f) => mirror::parse(f)
+            .map(|_| ())
+            .map_err(|e| crate::error::InputError(format!("--mirror: {e}"))),
+        None => Ok(()),
+    }
 }
 
 fn default_name(doc: &Document) -> String {

@@ -26,6 +26,12 @@ pub fn text(plan: &BuildPlan) -> String {
     if let Some(b) = &plan.base_image {
         let _ = writeln!(s, "base image: {b}");
     }
+    if let Some(m) = &plan.mirror {
+        let _ = writeln!(
+            s,
+            "mirror: {m} (distro repos moved there, mirrorlists dropped)"
+        );
+    }
     for a in &plan.arches {
         let plat = match a.oci_platform.variant {
             Some(v) => format!(
@@ -66,7 +72,7 @@ pub fn text(plan: &BuildPlan) -> String {
                 let _ = writeln!(s, "      metalink {u}");
             }
             for k in &r.gpgkeys {
-                let _ = writeln!(s, "      key {k}");
+                let _ = writeln!(s, "      key {}", k.label());
             }
         }
         if a.outputs.is_empty() {

@@ -81,6 +81,14 @@ pub fn fingerprints(keys: &[std::path::PathBuf]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A plan key as the lockfile's `key_urls` holds it.
+fn key_entry(k: &crate::plan::RepoKey) -> String {
+    match k {
+        crate::plan::RepoKey::Url { url } => url.clone(),
+        other => other.armored().unwrap_or_default().to_string(),
+    }
+}
+
 /// Resolves every arch and output of a plan into a lockfile.
 pub fn lock(
     plan: &BuildPlan,
@@ -102,14 +110,9 @@ pub fn lock(
                 baseurls: s.bases.clone(),
                 gpgcheck: r.gpgcheck,
                 keys: fingerprints(&s.keys)?,
-                // Inline keys travel in the lock as their armored text.
-                key_urls: r
-                    .gpgkeys
-                    .iter()
-                    .filter(|k| *k != "(inline key)")
-                    .chain(r.inline_keys.iter())
-                    .cloned()
-                    .collect(),
+                // Keys the plan carries (embedded, inline) travel in the
+                // lock as their armored text; fetched keys as their URL.
+                key_urls: r.gpgkeys.iter().map(key_entry).collect(),
                 revision: s.revision.clone(),
             });
         }

@@ -11,7 +11,7 @@
 
 use super::solve::RepoFiles;
 use crate::fetch::{Cache, Checksum};
-use crate::plan::PlanRepo;
+use crate::plan::{PlanRepo, RepoKey};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -354,26 +354,31 @@ fn prune_dir(dir: &Path, keep: &[Option<&Path>]) {
     }
 }
 
-/// The repo's keys on disk (fetched from URLs, written from inline text).
+/// The repo's keys on disk: the plan's own (embedded or inline) written
+/// out, URLs fetched.
 fn fetch_keys(r: &PlanRepo, dir: &Path) -> Result<Vec<PathBuf>> {
     let kdir = dir.join("keys");
-    std::fs::create_dir_all(&kdir)?;
+    std::fs::create_dir_all(&kdir).with_context(|| format!("creating {}", kdir.display()))?;
     let mut out = vec![];
-    for (i, k) in r.gpgkeys.iter().chain(r.inline_keys.iter()).enumerate() {
+    for (i, k) in r.gpgkeys.iter().enumerate() {
         let path = kdir.join(format!("key-{i}.asc"));
-        if k.contains("BEGIN PGP PUBLIC KEY BLOCK") {
-            std::fs::write(&path, k)?;
-        } else if k == "(inline key)" {
-            continue;
-        } else {
-            super::net::download(std::slice::from_ref(k), &path, None)
-                .with_context(|| format!("repo {}: fetching gpgkey {k}", r.id))?;
+        match k {
+            RepoKey::Url { url } => {
+                super::net::download(std::slice::from_ref(url), &path, None)
+                    .with_context(|| format!("repo {}: fetching gpgkey {url}", r.id))?;
+            }
+            other => {
+                let text = other.armored().unwrap_or_default();
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
         }
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         if !text.contains("BEGIN PGP PUBLIC KEY BLOCK") {
             bail!(
-                "repo {}: gpgkey {k} is not an armored OpenPGP public key",
-                r.id
+                "repo {}: gpgkey {} is not an armored OpenPGP public key",
+                r.id,
+                k.label()
             );
         }
         out.push(path);

@@ -220,8 +220,9 @@ impl Universe {
         self.pool.len().saturating_sub(2)
     }
 
-    /// Hides what modular filtering and the excludes hide.
-    fn apply_visibility(&mut self, req: &Request) -> Result<(), SolveError> {
+    /// Hides what modular filtering and the excludes hide; returns the
+    /// hidden ids.
+    fn apply_visibility(&mut self, req: &Request) -> Result<Vec<i32>, SolveError> {
         self.pool.show_all();
         let mut hide = vec![];
         if !self.modules.is_empty() {
@@ -253,7 +254,7 @@ impl Universe {
             hide.extend(self.pool.selection_ids(&sel));
         }
         self.pool.hide(&hide);
-        Ok(())
+        Ok(hide)
     }
 
     /// Solver candidates for one spec; empty when nothing matches.
@@ -294,7 +295,8 @@ impl Universe {
 
     /// Solves one request. Warnings (skipped group members) are returned.
     pub fn solve(&mut self, req: &Request) -> Result<(Vec<Resolved>, Vec<String>), SolveError> {
-        self.apply_visibility(req)?;
+        let hidden: std::collections::HashSet<i32> =
+            self.apply_visibility(req)?.into_iter().collect();
         let mut warnings = vec![];
         let mut missing = vec![];
         let mut specs: Vec<(String, bool)> = vec![]; // (spec, from a group)
@@ -315,6 +317,14 @@ impl Universe {
         let mut cands: Vec<(String, Vec<i32>)> = vec![];
         for (s, from_group) in specs {
             let c = self.candidates(&s);
+            // dnf skips a group member the request excludes (`@core`'s
+            // dracut-config-rescue under an image type that excludes it).
+            if from_group && !c.is_empty() && c.iter().all(|p| hidden.contains(p)) {
+                warnings.push(format!(
+                    "group member {s} is excluded; skipped (as dnf does)"
+                ));
+                continue;
+            }
             if c.is_empty() {
                 if from_group {
                     warnings.push(format!(
