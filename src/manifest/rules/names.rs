@@ -170,8 +170,14 @@ pub fn repo_id(id: &str) -> Rule {
     Ok(())
 }
 
-/// A `.repo` file name under `/etc/yum.repos.d`.
-pub fn repo_filename(file: &str) -> Rule {
+/// A `.repo` file name under `/etc/yum.repos.d`; as osbuild, `.repo` is
+/// added when missing. Returns the whole name.
+pub fn repo_filename(file: &str) -> Rule<String> {
+    let file = if file.ends_with(".repo") {
+        file.to_string()
+    } else {
+        format!("{file}.repo")
+    };
     let ok = file.len() > 5
         && file.ends_with(".repo")
         && !file.starts_with('.')
@@ -180,10 +186,10 @@ pub fn repo_filename(file: &str) -> Rule {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !ok {
         return refuse(format!(
-            "invalid filename {file:?}: a plain name ending in .repo"
+            "invalid filename {file:?}: a plain file name"
         ));
     }
-    Ok(())
+    Ok(file)
 }
 
 /// An XCCDF id (an NCName: no spaces, quotes or markup).

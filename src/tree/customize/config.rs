@@ -48,8 +48,7 @@ fn no_newline(what: &str, v: &str) -> Result<()> {
 fn repo(env: &Env, r: &RepositoryCustomization) -> Result<(String, String)> {
     let id = &r.id;
     rules::repo_id(id)?;
-    let file = r.filename.clone().unwrap_or_else(|| format!("{id}.repo"));
-    rules::repo_filename(&file)?;
+    let file = rules::repo_filename(r.filename.as_deref().unwrap_or(id))?;
     if r.baseurls.is_empty() && r.metalink.is_none() && r.mirrorlist.is_none() {
         bail!("give at least one of baseurls, metalink or mirrorlist");
     }
