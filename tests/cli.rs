@@ -57,7 +57,8 @@ fn every_example_manifest_validates_and_plans() {
         let err = text(&o.stderr);
         let allowed = ["its artifact stage has not landed", "secureboot genkey DIR"];
         assert!(
-            o.status.success() || (o.status.code() == Some(2) && allowed.iter().any(|a| err.contains(a))),
+            o.status.success()
+                || (o.status.code() == Some(2) && allowed.iter().any(|a| err.contains(a))),
             "validate {m}: {err}"
         );
         let o = run(&["plan", m]);
@@ -195,6 +196,39 @@ fn bad_flags_are_input_errors() {
     assert!(e.contains("did you mean \"qcow2\"?"), "{e}");
 }
 
+/// A manifest with no `[[output]]` and no `--type` has nothing to lock or
+/// build: exit 2 with a hint, before any resolve (`validate` and `plan`
+/// still accept it: a blueprint need not name outputs).
+#[test]
+fn nothing_to_build_is_an_input_error() {
+    for args in [
+        &["lock", "tests/blueprints/minimal.toml"][..],
+        &["lock", "--check", "tests/blueprints/minimal.toml"],
+        &["build", "tests/blueprints/minimal.toml"],
+    ] {
+        let scratch = tempfile::tempdir().unwrap();
+        let o = bin()
+            .args(args)
+            .env("IMAGE_BUILDER_CACHE_DIR", scratch.path())
+            .output()
+            .unwrap();
+        let e = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains("nothing to build"), "{args:?}: {e}");
+        assert!(
+            e.contains("hint: ") && e.contains("--type"),
+            "{args:?}: {e}"
+        );
+        assert!(
+            std::fs::read_dir(scratch.path()).unwrap().next().is_none(),
+            "{args:?} used the cache"
+        );
+    }
+    let o = run(&["validate", "tests/blueprints/minimal.toml"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("no outputs (pass --type to build)"));
+}
+
 #[test]
 fn help_fits_80_columns() {
     for args in [
@@ -285,7 +319,10 @@ fn malformed_manifests_exit_2_with_location() {
             let err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{cmd} {f}: {err}");
             assert!(err.contains(&at), "{cmd} {f}: wanted {at:?} in:\n{err}");
-            assert!(err.contains(needle), "{cmd} {f}: wanted {needle:?} in:\n{err}");
+            assert!(
+                err.contains(needle),
+                "{cmd} {f}: wanted {needle:?} in:\n{err}"
+            );
             assert!(
                 !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
                 "{err}"

@@ -254,7 +254,7 @@ pub fn oci_plan(
         .as_ref()
         .and_then(Reference::repository_name)
         .or_else(|| manifest_ref.as_ref().and_then(Reference::repository_name));
-    if flags.sign_key.is_some() && signing_scope.is_none() {
+    if flags.sign_key.is_some() && flags.push.is_some() && signing_scope.is_none() {
         return Err((
             "oci.reference",
             "--sign-key: the image's verification policy needs its repository: push to docker://HOST/REPO:TAG or set [output.oci] reference".into(),
@@ -350,7 +350,10 @@ pub type Selected = (Vec<crate::manifest::Seg>, OutputType);
 /// Judges the flags against the outputs the run builds: a combination
 /// that cannot work is refused before any download. Each refusal names
 /// its flag, and blames the output it is about where there is one.
-pub fn check_flags(flags: &Flags, outputs: &[Selected]) -> Vec<(Vec<crate::manifest::Seg>, String)> {
+pub fn check_flags(
+    flags: &Flags,
+    outputs: &[Selected],
+) -> Vec<(Vec<crate::manifest::Seg>, String)> {
     let mut out = vec![];
     let first = |pred: &dyn Fn(OutputType) -> bool| {
         outputs
@@ -362,7 +365,10 @@ pub fn check_flags(flags: &Flags, outputs: &[Selected]) -> Vec<(Vec<crate::manif
     if flags.output_dir.exists() && !flags.output_dir.is_dir() {
         out.push((
             vec![],
-            format!("--output-dir {} is not a directory", flags.output_dir.display()),
+            format!(
+                "--output-dir {} is not a directory",
+                flags.output_dir.display()
+            ),
         ));
     }
     if let Some(p) = &flags.push {
@@ -382,7 +388,9 @@ pub fn check_flags(flags: &Flags, outputs: &[Selected]) -> Vec<(Vec<crate::manif
     }
     if let Some(k) = &flags.sign_key {
         if flags.push.is_none() {
-            let at = first(&|t| t == OutputType::Oci).map(|x| x.0).unwrap_or_default();
+            let at = first(&|t| t == OutputType::Oci)
+                .map(|x| x.0)
+                .unwrap_or_default();
             out.push((
                 at,
                 "--sign-key signs what --push pushes, and there is no --push: pass --push docker://HOST/REPO:TAG".into(),

@@ -185,9 +185,7 @@ pub fn repo_filename(file: &str) -> Rule<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !ok {
-        return refuse(format!(
-            "invalid filename {file:?}: a plain file name"
-        ));
+        return refuse(format!("invalid filename {file:?}: a plain file name"));
     }
     Ok(file)
 }

@@ -62,7 +62,10 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
         if let Err(e) = crate::oci::reference::parse(&r) {
             out.push(doc.diag(
                 &keys!["containers", i, "source"],
-                format!("container source {:?} is not an image reference: {e:#}", k.source),
+                format!(
+                    "container source {:?} is not an image reference: {e:#}",
+                    k.source
+                ),
             ));
         }
     }
@@ -85,7 +88,12 @@ fn files(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
     for (i, d) in c.directories.iter().enumerate() {
         let at = |k: &str| keys!["customizations", "directories", i, k];
         if judge(doc, out, &at("path"), rules::image_path(&d.path)).is_some() {
-            seen(&d.path, format!("customizations.directories[{i}]"), &at("path"), out);
+            seen(
+                &d.path,
+                format!("customizations.directories[{i}]"),
+                &at("path"),
+                out,
+            );
         }
         if let Some(m) = &d.mode {
             judge(doc, out, &at("mode"), rules::mode(m));
@@ -100,7 +108,12 @@ fn files(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
     for (i, f) in c.files.iter().enumerate() {
         let at = |k: &str| keys!["customizations", "files", i, k];
         if judge(doc, out, &at("path"), rules::image_path(&f.path)).is_some() {
-            seen(&f.path, format!("customizations.files[{i}]"), &at("path"), out);
+            seen(
+                &f.path,
+                format!("customizations.files[{i}]"),
+                &at("path"),
+                out,
+            );
         }
         if let Some(m) = &f.mode {
             judge(doc, out, &at("mode"), rules::mode(m));
@@ -112,16 +125,19 @@ fn files(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
             judge(doc, out, &at("group"), owner("group", g));
         }
         match (&f.data, &f.uri) {
-            (Some(_), Some(_)) => out.push(
-                doc.diag(&at("uri"), "give either `data` or `uri`, not both"),
-            ),
+            (Some(_), Some(_)) => {
+                out.push(doc.diag(&at("uri"), "give either `data` or `uri`, not both"))
+            }
             (None, Some(u)) => {
                 if let Some(src) = judge(doc, out, &at("uri"), rules::file_source(dir, u)) {
                     if !src.is_file() {
-                        out.push(doc.diag(
-                            &at("uri"),
-                            format!("uri {u:?}: {} is not a file on this host", src.display()),
-                        ).hint("a relative uri is read from the manifest's directory"));
+                        out.push(
+                            doc.diag(
+                                &at("uri"),
+                                format!("uri {u:?}: {} is not a file on this host", src.display()),
+                            )
+                            .hint("a relative uri is read from the manifest's directory"),
+                        );
                     }
                 }
             }
@@ -143,7 +159,10 @@ fn repositories(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
         if r.baseurls.is_empty() && r.metalink.is_none() && r.mirrorlist.is_none() {
             out.push(doc.diag(
                 &keys!["customizations", "repositories", i],
-                format!("repository \"{}\" needs baseurls, metalink or mirrorlist", r.id),
+                format!(
+                    "repository \"{}\" needs baseurls, metalink or mirrorlist",
+                    r.id
+                ),
             ));
         }
         for (j, u) in r.baseurls.iter().enumerate() {
@@ -181,7 +200,12 @@ fn repositories(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
 fn openscap(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
     let Some(o) = &c.openscap else { return };
     let at = |k: &str| keys!["customizations", "openscap", k];
-    judge(doc, out, &at("profile_id"), rules::xccdf_id("profile_id", &o.profile_id));
+    judge(
+        doc,
+        out,
+        &at("profile_id"),
+        rules::xccdf_id("profile_id", &o.profile_id),
+    );
     if o.policy_id.is_some() {
         out.push(
             doc.diag(
@@ -196,7 +220,10 @@ fn openscap(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
     }
     if let Some(t) = &o.tailoring {
         if o.json_tailoring.is_some() {
-            out.push(doc.diag(&at("json_tailoring"), "tailoring and json_tailoring are exclusive"));
+            out.push(doc.diag(
+                &at("json_tailoring"),
+                "tailoring and json_tailoring are exclusive",
+            ));
         }
         for (list, ids) in [("selected", &t.selected), ("unselected", &t.unselected)] {
             for (i, r) in ids.iter().enumerate() {
@@ -228,12 +255,18 @@ fn firstboot(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
         let at = |k: &str| keys!["customizations", "firstboot", "scripts", i, k];
         let (name, _, after, before) = s.common();
         let name = name.unwrap_or(s.kind());
-        let name_at = if s.common().0.is_some() { at("name") } else { at("type") };
-        if judge(doc, out, &name_at, rules::firstboot_name(name)).is_some() && !names.insert(name)
-        {
+        let name_at = if s.common().0.is_some() {
+            at("name")
+        } else {
+            at("type")
+        };
+        if judge(doc, out, &name_at, rules::firstboot_name(name)).is_some() && !names.insert(name) {
             out.push(
-                doc.diag(&name_at, format!("firstboot script {name}: the name is used twice"))
-                    .hint("give each script its own `name`"),
+                doc.diag(
+                    &name_at,
+                    format!("firstboot script {name}: the name is used twice"),
+                )
+                .hint("give each script its own `name`"),
             );
         }
         for (list, units) in [("after", after), ("before", before)] {
@@ -254,7 +287,11 @@ fn firstboot(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
                     doc,
                     out,
                     &at("job_template_url"),
-                    rules::url("job_template_url", a.job_template_url.trim(), &rules::WEB_SCHEMES),
+                    rules::url(
+                        "job_template_url",
+                        a.job_template_url.trim(),
+                        &rules::WEB_SCHEMES,
+                    ),
                 );
                 if a.host_config_key.is_empty() {
                     out.push(doc.diag(&at("host_config_key"), "host_config_key is empty"));

@@ -84,4 +84,3 @@ pub(super) fn check_disk_partitions(doc: &Document, out: &mut Vec<Diagnostic>) {
         }
     }
 }
-

@@ -48,10 +48,13 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
             for (list, mods) in [("enable", &m.enable), ("disable", &m.disable)] {
                 for (j, x) in mods.iter().enumerate() {
                     if !x.starts_with("org.fedoraproject.Anaconda.Modules.") {
-                        out.push(doc.diag(
-                            &keys!["customizations", "installer", "modules", list, j],
-                            format!("{x:?} is not an Anaconda module name"),
-                        ).hint("modules are named org.fedoraproject.Anaconda.Modules.NAME"));
+                        out.push(
+                            doc.diag(
+                                &keys!["customizations", "installer", "modules", list, j],
+                                format!("{x:?} is not an Anaconda module name"),
+                            )
+                            .hint("modules are named org.fedoraproject.Anaconda.Modules.NAME"),
+                        );
                     }
                 }
             }
@@ -64,7 +67,13 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
         {
             if t < -1 {
                 out.push(doc.diag(
-                    &keys!["customizations", "installer", "bootloader", "grub2", "menu-timeout"],
+                    &keys![
+                        "customizations",
+                        "installer",
+                        "bootloader",
+                        "grub2",
+                        "menu-timeout"
+                    ],
                     format!("menu-timeout {t} is negative (-1 waits forever)"),
                 ));
             }
@@ -81,7 +90,10 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
                 "[customizations.iso] needs volume_id",
             )),
         }
-        for (k, v) in [("application_id", &iso.application_id), ("publisher", &iso.publisher)] {
+        for (k, v) in [
+            ("application_id", &iso.application_id),
+            ("publisher", &iso.publisher),
+        ] {
             if let Some(v) = v {
                 if v.len() > 128 {
                     out.push(doc.diag(&at(k), format!("{k} is at most 128 characters (ISO 9660)")));
@@ -140,11 +152,17 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
         if let Some(fb) = &ig.firstboot {
             let at = |k: &str| keys!["customizations", "ignition", "firstboot", k];
             match (&fb.url, fb.empty) {
-                (Some(_), Some(true)) => {
-                    out.push(doc.diag(&at("empty"), "ignition firstboot: url and empty are exclusive"))
-                }
+                (Some(_), Some(true)) => out.push(doc.diag(
+                    &at("empty"),
+                    "ignition firstboot: url and empty are exclusive",
+                )),
                 (Some(u), _) => {
-                    judge(doc, out, &at("url"), rules::url("ignition url", u, &rules::WEB_SCHEMES));
+                    judge(
+                        doc,
+                        out,
+                        &at("url"),
+                        rules::url("ignition url", u, &rules::WEB_SCHEMES),
+                    );
                 }
                 (None, _) => {}
             }
@@ -153,7 +171,10 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
     if let Some(d) = c.installation_device.as_deref().filter(|d| !d.is_empty()) {
         let p = keys!["customizations", "installation_device"];
         if judge(doc, out, &p, rules::image_path(d)).is_some() && !d.starts_with("/dev/") {
-            out.push(doc.diag(&p, format!("installation_device {d:?} is not a device under /dev")));
+            out.push(doc.diag(
+                &p,
+                format!("installation_device {d:?} is not a device under /dev"),
+            ));
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::distro::{self, arch, DistroDef};
 /// A key path: `keys!["customizations", "user", i, "name"]`.
 macro_rules! keys {
     ($($seg:expr),* $(,)?) => {
-        vec![$($crate::manifest::Seg::from($seg)),*]
+        [$($crate::manifest::Seg::from($seg)),*]
     };
 }
 pub(crate) use keys;
@@ -404,10 +404,15 @@ fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
         }
         for (j, u) in urls.iter().enumerate() {
             let at = match &r.baseurl {
-                super::ours::OneOrMany::Many(_) => keys!["repositories", i, "baseurl", j],
+                super::ours::OneOrMany::Many(_) => keys!["repositories", i, "baseurl", j].to_vec(),
                 _ => p("baseurl"),
             };
-            judge(doc, out, &at, rules::url("baseurl", u, &rules::REPO_SCHEMES));
+            judge(
+                doc,
+                out,
+                &at,
+                rules::url("baseurl", u, &rules::REPO_SCHEMES),
+            );
         }
         for (k, u) in [("mirrorlist", &r.mirrorlist), ("metalink", &r.metalink)] {
             if let Some(u) = u {

@@ -51,7 +51,12 @@ pub(super) fn check_output_options(
     }
     if let Some(iso) = &o.iso {
         if let Some(v) = &iso.volume_id {
-            judge(doc, out, &keys!["output", i, "iso", "volume_id"], rules::volume_id(v));
+            judge(
+                doc,
+                out,
+                &keys!["output", i, "iso", "volume_id"],
+                rules::volume_id(v),
+            );
         }
     }
     if let Some(oci) = &o.oci {
@@ -90,13 +95,15 @@ pub(super) fn check_output_options(
     }
 }
 
-
 fn oci_options(doc: &Document, i: usize, o: &OciOptions, out: &mut Vec<Diagnostic>) {
     if let Some(c) = &o.compression {
         if let Err(e) = c.parse::<crate::oci::compression::Compression>() {
             out.push(
-                doc.diag(&keys!["output", i, "oci", "compression"], format!("compression {e:#}"))
-                    .hint("compression: \"gzip\", \"zstd\" or \"none\""),
+                doc.diag(
+                    &keys!["output", i, "oci", "compression"],
+                    format!("compression {e:#}"),
+                )
+                .hint("compression: \"gzip\", \"zstd\" or \"none\""),
             );
         }
     }
@@ -110,10 +117,18 @@ fn oci_options(doc: &Document, i: usize, o: &OciOptions, out: &mut Vec<Diagnosti
         }
     }
     for k in o.labels.keys() {
-        judge(doc, out, &keys!["output", i, "oci", "labels", k.as_str()], rules::oci_label_key(k));
+        judge(
+            doc,
+            out,
+            &keys!["output", i, "oci", "labels", k.as_str()],
+            rules::oci_label_key(k),
+        );
     }
     if o.max_layers == Some(0) {
-        out.push(doc.diag(&keys!["output", i, "oci", "max_layers"], "max_layers must be at least 1"));
+        out.push(doc.diag(
+            &keys!["output", i, "oci", "max_layers"],
+            "max_layers must be at least 1",
+        ));
     }
 }
 
@@ -137,13 +152,21 @@ pub(super) fn check_base(
         if *t == OutputType::Oci {
             continue;
         }
-        let at = if p.is_empty() { keys!["base"] } else { p.clone() };
+        let at = if p.is_empty() {
+            keys!["base"].to_vec()
+        } else {
+            p.clone()
+        };
         out.push(
             doc.diag(
                 &at,
-                format!("[base] derives a bootc image, and the {t} output cannot be built from one yet"),
+                format!(
+                    "[base] derives a bootc image, and the {t} output cannot be built from one yet"
+                ),
             )
-            .hint("build type = \"oci\" (bootc) from [base], or drop [base] to compose from packages"),
+            .hint(
+                "build type = \"oci\" (bootc) from [base], or drop [base] to compose from packages",
+            ),
         );
     }
 }
@@ -179,8 +202,8 @@ pub(super) fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagn
     }
     for (i, c) in b.cmdline.to_vec().iter().enumerate() {
         let p = match &b.cmdline {
-            OneOrMany::Many(_) => keys!["boot", "cmdline", i],
-            _ => keys!["boot", "cmdline"],
+            OneOrMany::Many(_) => keys!["boot", "cmdline", i].to_vec(),
+            _ => keys!["boot", "cmdline"].to_vec(),
         };
         judge(doc, out, &p, rules::kernel_cmdline(c));
     }
@@ -222,4 +245,3 @@ pub(super) fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagn
         ));
     }
 }
-

@@ -6,12 +6,17 @@
 use super::{judge, keys};
 use crate::manifest::blueprint::Customizations;
 use crate::manifest::rules;
-use crate::manifest::{Diagnostic, Document, Seg};
+use crate::manifest::{Diagnostic, Document};
 use std::collections::BTreeMap;
 
 pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic>) {
     if let Some(h) = &c.hostname {
-        judge(doc, out, &keys!["customizations", "hostname"], rules::hostname(h));
+        judge(
+            doc,
+            out,
+            &keys!["customizations", "hostname"],
+            rules::hostname(h),
+        );
     }
     if let Some(k) = &c.kernel {
         if let Some(a) = &k.append {
@@ -125,7 +130,7 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
             let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
             for (list, names) in [("enabled", &s.enabled), ("disabled", &s.disabled)] {
                 for (i, n) in names.iter().enumerate() {
-                    let p: Vec<Seg> = keys!["customizations", "firewall", "services", list, i];
+                    let p = keys!["customizations", "firewall", "services", list, i];
                     if judge(doc, out, &p, rules::firewalld_name("service", n)).is_none() {
                         continue;
                     }

@@ -77,8 +77,7 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
         let mut seen = std::collections::BTreeSet::new();
         for (j, g) in u.groups.iter().enumerate() {
             let p = keys!["customizations", "user", i, "groups", j];
-            if judge(doc, out, &p, rules::account_name("group", g)).is_some() && !seen.insert(g)
-            {
+            if judge(doc, out, &p, rules::account_name("group", g)).is_some() && !seen.insert(g) {
                 out.push(doc.diag(&p, format!("group \"{g}\" is listed twice")));
             }
         }
