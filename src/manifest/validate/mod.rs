@@ -440,3 +440,6 @@ fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
