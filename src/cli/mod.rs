@@ -34,8 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Build the manifest's outputs
     Build(BuildArgs),
-    /// Check a manifest against the distro and arch models; build nothing
-    Validate(SelectArgs),
+    /// Judge a manifest (and build's flags) as `build` would; build nothing
+    Validate(ValidateArgs),
     /// Print everything a build would decide: repos, packages, disk, boot
     Plan(SelectArgs),
     /// Resolve every arch and output and write MANIFEST.lock
@@ -109,12 +109,28 @@ pub struct SelectArgs {
 pub struct BuildArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Where artifacts go
-    #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
-    pub output_dir: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Use MANIFEST.lock as it is; fail if it no longer matches the manifest
     #[arg(long)]
     pub locked: bool,
+}
+
+/// `validate`: a manifest and the flags a build would get.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Flags of a build that `validate` judges too.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Where artifacts go
+    #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
     /// Boot every disk image in QEMU (Secure Boot as the manifest says) and fail unless it reports
     #[arg(long)]
     pub verify: bool,

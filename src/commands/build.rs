@@ -10,17 +10,12 @@ use anyhow::Result;
 
 pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
     let (doc, selection) = load(&args.select)?;
-    let flags = plan::Flags {
-        output_dir: args.output_dir.clone(),
-        push: args.push.clone(),
-        tls_verify: args.tls_verify,
-        sign_key: args.sign_key.clone(),
-        verify: args.verify,
-    };
+    let flags = super::flags(&args.run);
     let p = plan::make_with(&doc, &selection, &flags)?;
+    pipeline::require_outputs(&p)?;
     let progress = crate::progress::for_cli(ctx.json);
     let env = pipeline::Env {
-        output_dir: args.output_dir.clone(),
+        output_dir: args.run.output_dir.clone(),
         cache_dir: ctx.cache_dir.map(|p| p.to_path_buf()),
     };
     let lock = pipeline::lock_or_load(

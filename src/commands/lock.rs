@@ -28,6 +28,7 @@ pub fn human(bytes: u64) -> String {
 pub fn run(ctx: Ctx, a: &LockArgs) -> Result<()> {
     let (doc, selection) = load(&a.select)?;
     let p = plan::make(&doc, &selection)?;
+    crate::pipeline::require_outputs(&p)?;
     let path = lockfile::path_for(&a.select.manifest);
     if a.check {
         let l = lockfile::Lockfile::load(&path)?;

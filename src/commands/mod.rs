@@ -11,7 +11,7 @@ pub mod secureboot;
 pub mod sign;
 pub mod verify;
 
-use crate::cli::{Cli, Command, SelectArgs};
+use crate::cli::{Cli, Command, RunArgs, SelectArgs};
 use crate::manifest::{self, validate::Selection, Document};
 use anyhow::Result;
 
@@ -30,7 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Build(args) => build::run(ctx, &args),
-        Command::Validate(sel) => plan::validate(ctx, &sel),
+        Command::Validate(args) => plan::validate(ctx, &args),
         Command::Plan(sel) => plan::plan(ctx, &sel),
         Command::Lock(args) => lock::run(ctx, &args),
         Command::Cache(c) => cache::run(ctx, &c),
@@ -53,6 +53,17 @@ pub(crate) fn load(sel: &SelectArgs) -> Result<(Document, Selection)> {
     };
     crate::plan::check_mirror_flag(&selection)?;
     Ok((doc, selection))
+}
+
+/// The plan's view of a run's flags.
+pub(crate) fn flags(r: &RunArgs) -> crate::plan::Flags {
+    crate::plan::Flags {
+        output_dir: r.output_dir.clone(),
+        push: r.push.clone(),
+        tls_verify: r.tls_verify,
+        sign_key: r.sign_key.clone(),
+        verify: r.verify,
+    }
 }
 
 pub(crate) fn print_json(v: &serde_json::Value) {

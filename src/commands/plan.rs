@@ -1,15 +1,17 @@
 //! `validate`, `plan` and `distros`: decide, print, do nothing.
 
 use super::{load, print_json, Ctx};
-use crate::cli::SelectArgs;
+use crate::cli::{SelectArgs, ValidateArgs};
 use crate::distro::{self, arch};
 use crate::plan::{self, render};
 use anyhow::Result;
 use serde_json::json;
 
-pub fn validate(ctx: Ctx, sel: &SelectArgs) -> Result<()> {
-    let (doc, selection) = load(sel)?;
-    let p = plan::make(&doc, &selection)?;
+/// `validate`: the same judgement as `build` (`plan::make_with` with the
+/// same flags), then a one-line summary instead of a build.
+pub fn validate(ctx: Ctx, args: &ValidateArgs) -> Result<()> {
+    let (doc, selection) = load(&args.select)?;
+    let p = plan::make_with(&doc, &selection, &super::flags(&args.run))?;
     let outputs: Vec<String> = p
         .arches
         .first()

@@ -11,6 +11,7 @@ pub mod blueprint;
 pub mod diag;
 pub mod mountpoint;
 pub mod ours;
+pub mod rules;
 pub mod size;
 pub mod validate;
 

@@ -178,16 +178,29 @@ pub fn make(doc: &Document, sel: &Selection) -> Result<BuildPlan, ManifestError>
     make_plan(doc, sel, &Flags::default())
 }
 
-/// Validates `doc`, makes its plan, and judges the run's flags against it
-/// (an `InputError` naming the flag).
+/// Validates `doc`, makes its plan, and judges the run's flags against it:
+/// what `build` and `validate` run, so that `validate` refuses exactly
+/// what `build` would refuse before downloading anything. Every refusal is
+/// a diagnostic (exit 2), located at the output or key it is about.
 pub fn make_with(doc: &Document, sel: &Selection, flags: &Flags) -> anyhow::Result<BuildPlan> {
     let p = make_plan(doc, sel, flags)?;
-    let kinds: Vec<OutputType> = p
-        .arches
-        .iter()
-        .flat_map(|a| a.outputs.iter().map(|o| o.kind))
-        .collect();
-    target::check_flags(flags, &kinds)?;
+    let selected = validate::selected_types(doc, sel);
+    let mut problems = target::check_flags(flags, &selected);
+    // Outputs whose artifact stage has not landed: refused now, not after
+    // the lock resolved every package.
+    for (at, t) in &selected {
+        let pending = p
+            .arches
+            .iter()
+            .flat_map(|a| &a.outputs)
+            .any(|o| o.kind == *t && matches!(o.artifact, ArtifactPlan::Pending { .. }));
+        if pending {
+            problems.push((
+                at.clone(),
+                format!("the {t} output cannot be built yet: its artifact stage has not landed"),
+            ));
+        }
+    }
     let signers: Vec<&SignerPlan> = p
         .arches
         .iter()
@@ -199,8 +212,38 @@ pub fn make_with(doc: &Document, sel: &Selection, flags: &Flags) -> anyhow::Resu
             _ => None,
         })
         .collect();
-    target::check_files(&signers)?;
-    Ok(p)
+    let keys_at = keys_path(doc);
+    problems.extend(
+        target::check_files(&signers)
+            .into_iter()
+            .map(|m| (keys_at.clone(), m)),
+    );
+    if problems.is_empty() {
+        return Ok(p);
+    }
+    let mut diags: Vec<Diagnostic> = problems
+        .into_iter()
+        .map(|(at, m)| {
+            if at.is_empty() {
+                Diagnostic::at(&doc.file(), &doc.text, None, m)
+            } else {
+                doc.diag(&at, m)
+            }
+        })
+        .collect();
+    diags.dedup();
+    Err(ManifestError::Invalid(diags).into())
+}
+
+/// The `[boot.keys]` key that names the db key: `db_key`, else `dir`.
+fn keys_path(doc: &Document) -> Vec<crate::manifest::Seg> {
+    let k = doc.manifest.boot.as_ref().and_then(|b| b.keys.as_ref());
+    let key = match k {
+        Some(k) if k.db_key.is_some() => "db_key",
+        Some(k) if k.dir.is_some() => "dir",
+        _ => return vec!["boot".into(), "keys".into()],
+    };
+    vec!["boot".into(), "keys".into(), key.into()]
 }
 
 fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan, ManifestError> {

@@ -7,7 +7,6 @@
 //! does not carry is a bug in the plan, not a reason to reopen the manifest.
 
 use super::boot::BootPlan;
-use crate::error::InputError;
 use crate::manifest::blueprint::Customizations;
 use crate::manifest::ours::{OutputType, SecureBootMode};
 use crate::manifest::Document;
@@ -231,13 +230,13 @@ pub fn oci_plan(
     let compression = opts.compression.clone().unwrap_or_else(|| "gzip".into());
     compression
         .parse::<crate::oci::compression::Compression>()
-        .map_err(|e| ("compression", format!("[output.oci] compression: {e}")))?;
+        .map_err(|e| ("oci.compression", format!("[output.oci] compression: {e}")))?;
     let manifest_ref = opts
         .reference
         .as_deref()
         .map(|r| {
             reference::parse(&normalize_reference(r))
-                .map_err(|e| ("reference", format!("[output.oci] reference: {e:#}")))
+                .map_err(|e| ("oci.reference", format!("[output.oci] reference: {e:#}")))
         })
         .transpose()?;
     let push = flags.push.as_deref().and_then(|p| reference::parse(p).ok());
@@ -255,9 +254,9 @@ pub fn oci_plan(
         .as_ref()
         .and_then(Reference::repository_name)
         .or_else(|| manifest_ref.as_ref().and_then(Reference::repository_name));
-    if flags.sign_key.is_some() && signing_scope.is_none() {
+    if flags.sign_key.is_some() && flags.push.is_some() && signing_scope.is_none() {
         return Err((
-            "reference",
+            "oci.reference",
             "--sign-key: the image's verification policy needs its repository: push to docker://HOST/REPO:TAG or set [output.oci] reference".into(),
         ));
     }
@@ -325,57 +324,93 @@ pub fn signer_plan(
 }
 
 /// Files a build will read that must exist before it starts: the db key
-/// and certificate of every signed disk.
-pub fn check_files(signers: &[&SignerPlan]) -> Result<(), InputError> {
+/// and certificate of every signed disk. Returns what is missing.
+pub fn check_files(signers: &[&SignerPlan]) -> Vec<String> {
+    let mut out = vec![];
     for s in signers {
         for p in [&s.key, &s.cert] {
             if !p.is_file() {
-                return Err(InputError(format!(
+                let m = format!(
                     "[boot.keys]: {} does not exist (make keys with `image-builder secureboot genkey DIR`)",
                     p.display()
-                )));
+                );
+                if !out.contains(&m) {
+                    out.push(m);
+                }
             }
         }
     }
-    Ok(())
+    out
 }
 
-/// Judges the flags against the plan's outputs: a combination that cannot
-/// work is an input error before any download.
-pub fn check_flags(flags: &Flags, kinds: &[OutputType]) -> Result<(), InputError> {
+/// One output of the run, for judging flags: the manifest path to blame
+/// (its `type`; empty for `--type`) and its type.
+pub type Selected = (Vec<crate::manifest::Seg>, OutputType);
+
+/// Judges the flags against the outputs the run builds: a combination
+/// that cannot work is refused before any download. Each refusal names
+/// its flag, and blames the output it is about where there is one.
+pub fn check_flags(
+    flags: &Flags,
+    outputs: &[Selected],
+) -> Vec<(Vec<crate::manifest::Seg>, String)> {
+    let mut out = vec![];
+    let first = |pred: &dyn Fn(OutputType) -> bool| {
+        outputs
+            .iter()
+            .find(|(_, t)| pred(*t))
+            .map(|(p, t)| (p.clone(), *t))
+    };
+    let kinds: Vec<OutputType> = outputs.iter().map(|(_, t)| *t).collect();
     if flags.output_dir.exists() && !flags.output_dir.is_dir() {
-        return Err(InputError(format!(
-            "--output-dir {} is not a directory",
-            flags.output_dir.display()
-        )));
+        out.push((
+            vec![],
+            format!(
+                "--output-dir {} is not a directory",
+                flags.output_dir.display()
+            ),
+        ));
     }
     if let Some(p) = &flags.push {
-        crate::oci::reference::parse(p).map_err(|e| InputError(format!("--push {p}: {e:#}")))?;
+        if let Err(e) = crate::oci::reference::parse(p) {
+            out.push((vec![], format!("--push {p}: {e:#}")));
+        }
         if !kinds.contains(&OutputType::Oci) {
-            return Err(InputError(format!(
-                "--push {p}: only bootc/OCI outputs are pushed, and this build has none"
-            )));
+            let (at, what) = match first(&|_| true) {
+                Some((at, t)) => (at, format!("the {t} output is not an image")),
+                None => (vec![], "this build has none".to_string()),
+            };
+            out.push((
+                at,
+                format!("--push {p}: only bootc/OCI outputs are pushed, and {what}"),
+            ));
         }
     }
     if let Some(k) = &flags.sign_key {
         if flags.push.is_none() {
-            return Err(InputError(
-                "--sign-key signs what --push pushes: pass --push docker://HOST/REPO:TAG".into(),
+            let at = first(&|t| t == OutputType::Oci)
+                .map(|x| x.0)
+                .unwrap_or_default();
+            out.push((
+                at,
+                "--sign-key signs what --push pushes, and there is no --push: pass --push docker://HOST/REPO:TAG".into(),
             ));
         }
         if !k.is_file() {
-            return Err(InputError(format!(
-                "--sign-key {}: no such file",
-                k.display()
-            )));
+            out.push((vec![], format!("--sign-key {}: no such file", k.display())));
         }
     }
     if flags.verify && !kinds.iter().any(|k| k.is_bootable()) {
-        return Err(InputError(
-            "--verify boots disk images and ISOs, and this build makes none".into(),
+        let (at, what) = match first(&|_| true) {
+            Some((at, t)) => (at, format!("the {t} output cannot be booted")),
+            None => (vec![], "this build makes none".to_string()),
+        };
+        out.push((
+            at,
+            format!("--verify boots disk images and ISOs, and {what}"),
         ));
     }
-    Ok(())
+    out
 }
 
 /// Whether `r` is a valid OSTree ref: `/`-separated parts of letters,
@@ -477,25 +512,28 @@ mod tests {
 
     #[test]
     fn flag_combinations() {
+        let sel = |t: OutputType| vec![(vec![], t)];
+        let says = |f: &Flags, t: OutputType, what: &str| {
+            let e = check_flags(f, &sel(t));
+            assert!(e.iter().any(|(_, m)| m.contains(what)), "{what}: {e:?}");
+        };
         let mut f = Flags {
             sign_key: Some("/nonexistent".into()),
             ..Flags::default()
         };
-        let e = check_flags(&f, &[OutputType::Oci]).unwrap_err();
-        assert!(e.0.contains("--push"), "{e}");
+        says(&f, OutputType::Oci, "there is no --push");
         f.sign_key = None;
         f.push = Some("docker://127.0.0.1:5000/x:1".into());
-        let e = check_flags(&f, &[OutputType::Qcow2]).unwrap_err();
-        assert!(e.0.contains("only bootc/OCI"), "{e}");
-        assert!(check_flags(&f, &[OutputType::Oci]).is_ok());
+        says(&f, OutputType::Qcow2, "only bootc/OCI");
+        assert!(check_flags(&f, &sel(OutputType::Oci)).is_empty());
         f.push = Some("nonsense::".into());
-        assert!(check_flags(&f, &[OutputType::Oci]).is_err());
+        assert!(!check_flags(&f, &sel(OutputType::Oci)).is_empty());
         let f = Flags {
             verify: true,
             ..Flags::default()
         };
-        assert!(check_flags(&f, &[OutputType::Tar]).is_err());
-        assert!(check_flags(&f, &[OutputType::Qcow2]).is_ok());
+        says(&f, OutputType::Tar, "cannot be booted");
+        assert!(check_flags(&f, &sel(OutputType::Qcow2)).is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use super::files;
 use super::Env;
 use crate::manifest::blueprint::*;
+use crate::manifest::rules;
 use anyhow::{bail, Context, Result};
 
 /// Writes each repository as a section of `/etc/yum.repos.d/<filename>`
@@ -46,25 +47,13 @@ fn no_newline(what: &str, v: &str) -> Result<()> {
 /// The `.repo` file name and section text of one repository.
 fn repo(env: &Env, r: &RepositoryCustomization) -> Result<(String, String)> {
     let id = &r.id;
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-    {
-        bail!("invalid repository id {id:?}: use letters, digits, `-`, `_`, `.`, `:`");
-    }
-    let file = r.filename.clone().unwrap_or_else(|| format!("{id}.repo"));
-    let file_ok = file.len() > 5
-        && file.ends_with(".repo")
-        && !file.starts_with('.')
-        && file
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !file_ok {
-        bail!("invalid filename {file:?}: a plain name ending in .repo");
-    }
+    rules::repo_id(id)?;
+    let file = rules::repo_filename(r.filename.as_deref().unwrap_or(id))?;
     if r.baseurls.is_empty() && r.metalink.is_none() && r.mirrorlist.is_none() {
         bail!("give at least one of baseurls, metalink or mirrorlist");
+    }
+    for u in r.baseurls.iter().chain(&r.metalink).chain(&r.mirrorlist) {
+        rules::url("url", u, &rules::REPO_SCHEMES)?;
     }
     let mut s = format!("[{id}]\n");
     let mut kv = |k: &str, v: &str| -> Result<()> {
@@ -133,22 +122,11 @@ pub fn sshd(env: &Env, s: &Sshd) -> Result<()> {
         opts.push(("PasswordAuthentication", yn(b)));
     }
     if let Some(n) = s.client_alive_interval {
-        if n < 0 {
-            bail!("client_alive_interval {n} is negative");
-        }
+        rules::client_alive_interval(n)?;
         opts.push(("ClientAliveInterval", n.to_string()));
     }
     if let Some(p) = &s.permit_root_login {
-        const OK: [&str; 5] = [
-            "yes",
-            "no",
-            "prohibit-password",
-            "without-password",
-            "forced-commands-only",
-        ];
-        if !OK.contains(&p.as_str()) {
-            bail!("permit_root_login {p:?}: use one of {}", OK.join(", "));
-        }
+        rules::permit_root_login(p)?;
         opts.push(("PermitRootLogin", p.clone()));
     }
     if let Some(b) = s.kbd_interactive_authentication {
@@ -220,9 +198,7 @@ pub fn sshd(env: &Env, s: &Sshd) -> Result<()> {
 /// `/boot/loader/entries` (their `root=`/`rootflags=` are kept).
 pub fn kernel_cmdline(env: &Env, args: &[String]) -> Result<()> {
     for a in args {
-        if a.is_empty() || a.contains(['\n', '\r', '\0']) {
-            bail!("invalid kernel argument {a:?}");
-        }
+        rules::kernel_arg(a)?;
     }
     let line = args.join(" ");
     files::write_config(env, "/etc/kernel/cmdline", &format!("{line}\n"), 0o644)

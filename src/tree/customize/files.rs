@@ -16,6 +16,7 @@
 
 use super::Env;
 use crate::manifest::blueprint::*;
+use crate::manifest::rules;
 use anyhow::{bail, Context, Result};
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -85,24 +86,10 @@ pub fn resolve(root: &Path, path: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// A manifest path: absolute, no `..` or `.`, no empty name. osbuild
-/// refuses the same.
+/// A manifest path: absolute and canonical (`rules::image_path`, which
+/// validation applies too). osbuild refuses the same.
 pub fn check_manifest_path(path: &str) -> Result<()> {
-    if !path.starts_with('/') {
-        bail!("{path}: must be an absolute path");
-    }
-    if path == "/" {
-        bail!("{path}: the root directory cannot be customized");
-    }
-    for c in path.split('/').skip(1) {
-        if c == ".." || c == "." {
-            bail!("{path}: must be a plain absolute path (no `.` or `..`)");
-        }
-    }
-    if path.contains('\0') {
-        bail!("{path}: contains a NUL byte");
-    }
-    Ok(())
+    Ok(rules::image_path(path)?)
 }
 
 /// `t` seconds since the epoch as a `SystemTime` (negative clamps to 0).
@@ -261,7 +248,7 @@ pub fn lookup_id(root: &Path, db: &str, name: &str) -> Result<Option<u32>> {
 fn resolve_owner(root: &Path, who: &Option<IdOrName>, db: &str) -> Result<u32> {
     match who {
         None => Ok(0),
-        Some(IdOrName::Id(n)) => u32::try_from(*n).with_context(|| format!("id {n} out of range")),
+        Some(IdOrName::Id(n)) => Ok(rules::account_id("id", *n)?),
         Some(IdOrName::Name(n)) => {
             lookup_id(root, db, n)?.with_context(|| format!("{n:?} not found in the tree's {db}"))
         }
@@ -271,10 +258,7 @@ fn resolve_owner(root: &Path, who: &Option<IdOrName>, db: &str) -> Result<u32> {
 fn parse_mode(mode: &Option<String>, default: u32) -> Result<u32> {
     match mode {
         None => Ok(default),
-        Some(s) => u32::from_str_radix(s, 8)
-            .ok()
-            .filter(|m| *m <= 0o7777)
-            .with_context(|| format!("invalid mode {s:?}")),
+        Some(s) => Ok(rules::mode(s)?),
     }
 }
 
@@ -335,9 +319,6 @@ pub fn files(env: &Env, files: &[File]) -> Result<()> {
 
 fn file(env: &Env, f: &File) -> Result<()> {
     check_manifest_path(&f.path)?;
-    if f.path.ends_with('/') {
-        bail!("{}: a file path cannot end with `/`", f.path);
-    }
     let root = &env.root;
     let meta = Meta {
         mode: parse_mode(&f.mode, 0o644)?,
@@ -358,16 +339,7 @@ fn file(env: &Env, f: &File) -> Result<()> {
 
 /// The host path a file's `uri` names.
 fn source_path(env: &Env, uri: &str) -> Result<PathBuf> {
-    if let Some(p) = uri.strip_prefix("file://") {
-        if !p.starts_with('/') {
-            bail!("uri {uri:?}: a file:// uri must be absolute (file:///path)");
-        }
-        return Ok(PathBuf::from(p));
-    }
-    if uri.contains("://") {
-        bail!("uri {uri:?}: only file:// uris and paths are supported");
-    }
-    Ok(env.manifest_dir.join(uri))
+    Ok(rules::file_source(&env.manifest_dir, uri)?)
 }
 
 #[cfg(test)]

@@ -17,10 +17,9 @@
 
 use super::Env;
 use crate::manifest::blueprint::*;
+use crate::manifest::rules::{self, Ports};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
-
-const PROTOCOLS: [&str; 4] = ["tcp", "udp", "sctp", "dccp"];
 
 pub fn apply(env: &Env, f: &Firewall) -> Result<()> {
     let root = &env.root;
@@ -81,15 +80,7 @@ fn default_zone(root: &Path) -> Result<String> {
 
 /// A firewalld name (zone or service): a plain file name.
 fn check_name(kind: &str, name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.starts_with('.')
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c))
-    {
-        bail!("{kind} {name:?}: not a valid firewalld name");
-    }
-    Ok(())
+    Ok(rules::firewalld_name(kind, name)?)
 }
 
 fn check_service(root: &Path, name: &str) -> Result<()> {
@@ -102,40 +93,20 @@ fn check_service(root: &Path, name: &str) -> Result<()> {
     bail!("firewalld service {name} is not defined in the tree (/etc/firewalld/services or /usr/lib/firewalld/services)")
 }
 
-/// `22:tcp`, `8000-8080:udp`, `imap:tcp` → (`22`, `tcp`) etc.
+/// `22:tcp`, `8000-8080:udp`, `imap:tcp` → (`22`, `tcp`) etc. The shape
+/// is `rules::port_spec`'s (judged by validation too); only a name's
+/// lookup in the tree's /etc/services happens here.
 fn parse_port(root: &Path, spec: &str) -> Result<(String, String)> {
-    let Some((ports, proto)) = spec.rsplit_once(':') else {
-        bail!("port {spec:?}: expected PORT[-PORT]:PROTOCOL");
-    };
-    if !PROTOCOLS.contains(&proto) {
-        bail!(
-            "port {spec:?}: protocol must be one of {}",
-            PROTOCOLS.join(", ")
-        );
-    }
-    let number = |p: &str| -> Result<u16> {
-        if p.chars().all(|c| c.is_ascii_digit()) {
-            match p.parse::<u16>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => bail!("port {spec:?}: {p} is not a port number (1-65535)"),
-            }
-        } else {
-            service_port(root, p, proto)
-                .with_context(|| format!("port {spec:?}"))?
-                .with_context(|| {
-                    format!("port {spec:?}: {p}/{proto} is not in the tree's /etc/services")
-                })
-        }
-    };
-    let value = match ports.split_once('-') {
-        Some((a, b)) if a.chars().all(|c| c.is_ascii_digit()) => {
-            let (a, b) = (number(a)?, number(b)?);
-            if a > b {
-                bail!("port {spec:?}: range goes backwards");
-            }
-            format!("{a}-{b}")
-        }
-        _ => number(ports)?.to_string(),
+    let (ports, proto) = rules::port_spec(spec)?;
+    let value = match ports {
+        Ports::Range(a, b) if a == b => a.to_string(),
+        Ports::Range(a, b) => format!("{a}-{b}"),
+        Ports::Named(p) => service_port(root, &p, proto)
+            .with_context(|| format!("port {spec:?}"))?
+            .with_context(|| {
+                format!("port {spec:?}: {p}/{proto} is not in the tree's /etc/services")
+            })?
+            .to_string(),
     };
     Ok((value, proto.to_string()))
 }
@@ -165,26 +136,7 @@ fn service_port(root: &Path, name: &str, proto: &str) -> Result<Option<u16>> {
 
 /// `--add-source` accepts an address or network, a MAC or `ipset:NAME`.
 fn source_attr(s: &str) -> Result<(&'static str, &str)> {
-    let s = s.trim();
-    if let Some(set) = s.strip_prefix("ipset:") {
-        check_name("ipset", set)?;
-        return Ok(("ipset", set));
-    }
-    let is_mac = s.len() == 17
-        && s.split(':').count() == 6
-        && s.split(':')
-            .all(|b| b.len() == 2 && b.chars().all(|c| c.is_ascii_hexdigit()));
-    if is_mac {
-        return Ok(("mac", s));
-    }
-    let (addr, mask) = s.split_once('/').unwrap_or((s, ""));
-    let addr_ok = addr.parse::<std::net::IpAddr>().is_ok();
-    let mask_ok =
-        mask.is_empty() || mask.parse::<u8>().is_ok() || mask.parse::<std::net::Ipv4Addr>().is_ok();
-    if !addr_ok || !mask_ok {
-        bail!("source {s:?}: expected an address, a network (ADDR/MASK), a MAC or ipset:NAME");
-    }
-    Ok(("address", s))
+    Ok(rules::firewall_source(s)?)
 }
 
 /// A zone file held as a small element tree, so that whatever else it

@@ -23,6 +23,7 @@
 
 use super::{in_root, Env};
 use crate::manifest::blueprint::*;
+use crate::manifest::rules;
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 
@@ -38,13 +39,7 @@ pub fn apply(env: &Env, f: &Firstboot) -> Result<()> {
     for (i, script) in f.scripts.iter().enumerate() {
         let (name, _, _, _) = script.common();
         let name = name.unwrap_or(script.kind());
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            bail!("firstboot script {name:?}: names are letters, digits, - and _");
-        }
+        rules::firstboot_name(name)?;
         if !names.insert(name) {
             bail!(
                 "firstboot script {name}: the name is used twice (give each script its own name)"
@@ -81,11 +76,7 @@ fn write_job(env: &Env, script: &FirstbootScript, id: &str, previous: Option<&st
         FirstbootScript::Aap(a) => (aap_script(a)?, &a.cacerts[..], true),
     };
     for (k, pem) in certs.iter().enumerate() {
-        if !pem.contains("-----BEGIN CERTIFICATE-----")
-            || !pem.contains("-----END CERTIFICATE-----")
-        {
-            bail!("cacerts[{k}] is not a PEM certificate");
-        }
+        rules::pem_shape(&format!("cacerts[{k}]"), pem)?;
         let mut pem = pem.trim().to_string();
         pem.push('\n');
         write_file(
@@ -122,9 +113,7 @@ fn write_job(env: &Env, script: &FirstbootScript, id: &str, previous: Option<&st
         .copied()
         .chain(before.iter().map(String::as_str))
     {
-        if u.is_empty() || u.contains(|c: char| c.is_whitespace() || c == '/') {
-            bail!("{u:?} is not a systemd unit name (after/before)");
-        }
+        rules::unit_ref(u)?;
     }
     let marker = format!("{STATE_DIR}/{id}.done");
     let mut text = format!(
@@ -164,11 +153,7 @@ fn satellite_script(s: &SatelliteFirstboot) -> String {
 
 fn aap_script(a: &AapFirstboot) -> Result<String> {
     let url = a.job_template_url.trim();
-    if !(url.starts_with("https://") || url.starts_with("http://"))
-        || url.contains(char::is_whitespace)
-    {
-        bail!("job_template_url {url:?} is not an http(s) URL");
-    }
+    rules::url("job_template_url", url, &rules::WEB_SCHEMES)?;
     if a.host_config_key.is_empty() {
         bail!("host_config_key is empty");
     }
@@ -456,7 +441,7 @@ mod tests {
             host_config_key: "k".into(),
             ..Default::default()
         };
-        assert!(err(vec![FirstbootScript::Aap(aap)]).contains("not an http(s) URL"));
+        assert!(err(vec![FirstbootScript::Aap(aap)]).contains("is not an http:// or https:// URL"));
         apply(&env(r), &Firstboot::default()).unwrap();
     }
 }

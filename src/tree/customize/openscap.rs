@@ -111,14 +111,7 @@ pub fn apply(env: &Env, o: &OpenScap) -> Result<()> {
 
 /// XCCDF ids are NCNames: no spaces, quotes or markup.
 fn check_id(what: &str, id: &str) -> Result<()> {
-    if id.is_empty()
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        bail!("openscap {what} {id:?} is not an XCCDF id");
-    }
-    Ok(())
+    Ok(crate::manifest::rules::xccdf_id(what, id)?)
 }
 
 /// The scap-security-guide datastream for the tree's os-release.

@@ -20,9 +20,8 @@ pub fn import_keys(env: &Env, r: &Rpm) -> Result<()> {
     };
     let root = &env.root;
     for file in &keys.files {
-        if !file.starts_with('/') {
-            bail!("key file {file}: must be an absolute path inside the image");
-        }
+        crate::manifest::rules::image_path(file)
+            .with_context(|| format!("key file {file}: must be a path inside the image"))?;
         env.host_path(file)?; // refuses `..`
         let host = in_root(root, &chase(root, file)?)?;
         if !host.is_file() {

@@ -80,7 +80,7 @@ const END: &str = "-----END CERTIFICATE-----";
 /// The DER of every `CERTIFICATE` block in a PEM bundle. Text between
 /// blocks (comments, `openssl x509 -text` output) is ignored; anything else
 /// malformed is an error.
-fn pem_certificates(bundle: &str) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn pem_certificates(bundle: &str) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut body: Option<String> = None;
     for (n, line) in bundle.lines().enumerate() {

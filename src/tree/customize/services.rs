@@ -21,6 +21,7 @@
 
 use super::{in_root, Env};
 use crate::manifest::blueprint::*;
+use crate::manifest::rules;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -39,19 +40,7 @@ const PRESET_DIRS: [&str; 3] = [
     "/usr/lib/systemd/system-preset",
     "/lib/systemd/system-preset",
 ];
-const SUFFIXES: [&str; 11] = [
-    "service",
-    "socket",
-    "target",
-    "device",
-    "mount",
-    "automount",
-    "swap",
-    "timer",
-    "path",
-    "slice",
-    "scope",
-];
+const SUFFIXES: [&str; 11] = rules::UNIT_SUFFIXES;
 
 /// Applies enabled, then disabled, then masked units (osbuild's order).
 pub fn apply(env: &Env, s: &Services) -> Result<()> {
@@ -133,15 +122,7 @@ pub(crate) fn enable_unit(root: &Path, name: &str) -> Result<()> {
 
 /// A manifest's unit name made whole: `sshd` → `sshd.service`.
 fn unit_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
-        bail!("{name:?}: not a systemd unit name");
-    }
-    if is_unit_name(name) {
-        Ok(name.to_string())
-    } else {
-        Ok(format!("{name}.service"))
-    }
+    Ok(rules::unit_name(name)?)
 }
 
 fn is_unit_name(name: &str) -> bool {

@@ -9,18 +9,12 @@
 use super::files;
 use super::Env;
 use crate::manifest::blueprint::*;
+use crate::manifest::rules;
 use anyhow::{bail, Context, Result};
 
 /// `/etc/hostname`: the static hostname, one line.
 pub fn hostname(env: &Env, h: &str) -> Result<()> {
-    let ok = !h.is_empty()
-        && h.len() <= 64
-        && !h.starts_with(['-', '.'])
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-    if !ok {
-        bail!("invalid hostname {h:?}: use at most 64 letters, digits, `-` and `.`");
-    }
+    rules::hostname(h)?;
     files::write_config(env, "/etc/hostname", &format!("{h}\n"), 0o644)
         .context("writing /etc/hostname")
 }
@@ -38,17 +32,7 @@ pub fn timezone(env: &Env, t: &Timezone) -> Result<()> {
 }
 
 fn set_zone(env: &Env, zone: &str) -> Result<()> {
-    let clean = !zone.is_empty()
-        && !zone.starts_with('/')
-        && zone
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-        && zone
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
-    if !clean {
-        bail!("invalid time zone name {zone:?}");
-    }
+    rules::timezone(zone)?;
     let zonefile = format!("/usr/share/zoneinfo/{zone}");
     if !files::resolve(&env.root, &zonefile)?.is_file() {
         bail!("{zonefile} is not in the tree (unknown zone, or tzdata is not installed)");
@@ -70,9 +54,7 @@ fn set_zone(env: &Env, zone: &str) -> Result<()> {
 /// `server NAME iburst` line for each server.
 fn ntp(env: &Env, servers: &[String]) -> Result<()> {
     for s in servers {
-        if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()) {
-            bail!("invalid NTP server {s:?}");
-        }
+        rules::host("NTP server", s)?;
     }
     let old = files::read_opt(&env.root, "/etc/chrony.conf")?.unwrap_or_default();
     let mut out = String::new();
@@ -93,22 +75,14 @@ fn ntp(env: &Env, servers: &[String]) -> Result<()> {
 /// `LANG` in `/etc/locale.conf` and the console and X11 keymaps, as
 /// `localectl set-locale` and `set-keymap` write them.
 pub fn locale(env: &Env, l: &Locale) -> Result<()> {
-    let word = |what: &str, v: &str| -> Result<()> {
-        if v.is_empty()
-            || !v
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
-        {
-            bail!("invalid {what} {v:?}");
-        }
-        Ok(())
-    };
+    for lang in &l.languages {
+        rules::language(lang)?;
+    }
     if let Some(lang) = l.languages.first() {
-        word("language", lang)?;
         set_var(env, "/etc/locale.conf", "LANG", lang).context("writing /etc/locale.conf")?;
     }
     if let Some(k) = &l.keyboard {
-        word("keyboard", k)?;
+        rules::keymap(k)?;
         set_var(env, "/etc/vconsole.conf", "KEYMAP", k).context("writing /etc/vconsole.conf")?;
         let x11 = x11_keyboard(env, k)?;
         files::write_config(env, XORG_KEYBOARD, &x11, 0o644)

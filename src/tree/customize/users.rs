@@ -15,6 +15,7 @@
 use super::files::{self, Meta};
 use super::Env;
 use crate::manifest::blueprint::*;
+use crate::manifest::rules;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -124,9 +125,7 @@ impl Home {
                 text.push('\n');
             }
         }
-        if text.is_empty() {
-            bail!("the ssh key is empty");
-        }
+        rules::ssh_keys(key)?;
         let meta = Meta {
             mode: 0o600,
             uid: self.uid,
@@ -581,6 +580,7 @@ impl Accounts {
             }
         };
         if let Some(p) = u.password.as_deref().filter(|p| !p.is_empty()) {
+            rules::password(p)?;
             let hash = password_hash(name, p)?;
             self.shadow.set(line, 1, &hash, 9);
             self.shadow.set(line, 2, &self.today.to_string(), 9);
@@ -588,10 +588,10 @@ impl Accounts {
             self.shadow.set(line, 2, &self.today.to_string(), 9);
         }
         if let Some(e) = u.expiredate {
+            rules::expiredate(e)?;
             let v = match e {
                 -1 => String::new(),
-                e if e >= 0 => e.to_string(),
-                e => bail!("expiredate {e} is negative"),
+                e => e.to_string(),
             };
             self.shadow.set(line, 7, &v, 9);
         }
@@ -603,33 +603,17 @@ impl Accounts {
 }
 
 fn to_id(v: i64) -> Result<u32> {
-    u32::try_from(v)
-        .ok()
-        .filter(|v| *v != u32::MAX)
-        .with_context(|| format!("id {v} is out of range"))
+    Ok(rules::account_id("id", v)?)
 }
 
-/// User and group names as shadow-utils accepts them (plus upper case).
+/// User and group names: `rules::account_name`, which validation applies
+/// with the key's line and column.
 fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && !name.starts_with('-')
-        && !name.bytes().all(|b| b.is_ascii_digit())
-        && name
-            .trim_end_matches('$')
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !ok {
-        bail!("invalid name {name:?}: use letters, digits, `.`, `_`, `-` (at most 32)");
-    }
-    Ok(())
+    Ok(rules::account_name("account", name)?)
 }
 
 fn check_field(what: &str, v: &str) -> Result<()> {
-    if v.contains([':', '\n', '\r']) {
-        bail!("{what} {v:?} cannot contain `:` or a line break");
-    }
-    Ok(())
+    Ok(rules::passwd_field(what, v)?)
 }
 
 #[cfg(test)]

@@ -8,11 +8,7 @@ use sha2::{Digest, Sha512};
 /// Whether `p` already is a crypt(3) hash (`$id$...`: `$1$`, `$5$`, `$6$`,
 /// `$y$`, `$2b$`, ...).
 fn is_crypted(p: &str) -> bool {
-    let Some(rest) = p.strip_prefix('$') else {
-        return false;
-    };
-    rest.find('$')
-        .is_some_and(|i| i > 0 && rest[..i].bytes().all(|b| b.is_ascii_alphanumeric()))
+    crate::manifest::rules::looks_crypted(p)
 }
 
 /// The shadow password field for `password`: a crypt hash as given, else

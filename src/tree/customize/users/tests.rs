@@ -164,6 +164,10 @@ fn errors_name_the_group_or_user() {
     assert!(apply(&t.env, &[u], &[], &[]).is_err());
 }
 
+/// A well-formed SHA-512 crypt hash (kept as is).
+const HASH: &str =
+    "$6$abc$hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh";
+
 #[test]
 fn existing_user_updated_and_legacy_keys_appended() {
     let t = TestTree::new();
@@ -172,13 +176,13 @@ fn existing_user_updated_and_legacy_keys_appended() {
     std::fs::create_dir_all(t.host("/root/.ssh")).unwrap();
     t.write("/root/.ssh/authorized_keys", "ssh-rsa OLD old\n");
     let mut root = user("root");
-    root.password = Some("$6$abc$hashhash".into());
+    root.password = Some(HASH.into());
     root.force_password_reset = Some(true);
     root.expiredate = Some(20000);
     apply(&t.env, &[root], &[], &[]).unwrap();
     assert_eq!(
         t.read("/etc/shadow"),
-        "root:$6$abc$hashhash:0:0:99999:7::20000:\n"
+        format!("root:{HASH}:0:0:99999:7::20000:\n")
     );
     assert_eq!(t.read("/etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n");
     assert_eq!(t.read("/root/.ssh/authorized_keys"), "ssh-rsa OLD old\n");

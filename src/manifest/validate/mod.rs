@@ -1,13 +1,59 @@
-//! Checks that need the distro and arch models: does the distro exist,
-//! does it build for the requested arches, can every chosen output honor
-//! every customization, do the boot settings make sense on each arch.
+//! Checks that need the distro and arch models, and every value rule:
+//! does the distro exist, does it build for the requested arches, can
+//! every chosen output honor every customization, do the boot settings
+//! make sense on each arch, and is every customization value one the
+//! build will accept.
 //!
 //! Every problem found is reported, not just the first, each pointing at
-//! the key it is about.
+//! the key it is about. Values are judged by `manifest::rules`, the same
+//! functions the build's customization steps call, so that `validate`
+//! cannot say "ok" to a value the build refuses after downloading.
+//!
+//! Layout: this file drives and holds the distro, arch, output-selection
+//! and repository checks; `users`, `system`, `content` and `installer`
+//! judge `[customizations]`; `outputs` the output tables, `[boot]` and
+//! `[base]`; `disk` the partition layout.
 
-use super::ours::{Firmware, OutputType, SecureBootMode};
+mod content;
+mod disk;
+mod installer;
+mod outputs;
+mod system;
+mod users;
+
+use super::ours::OutputType;
+use super::rules::{self, Rule};
 use super::{diag, Diagnostic, Document, Seg};
 use crate::distro::{self, arch, DistroDef};
+
+/// A key path: `keys!["customizations", "user", i, "name"]`.
+macro_rules! keys {
+    ($($seg:expr),* $(,)?) => {
+        [$($crate::manifest::Seg::from($seg)),*]
+    };
+}
+pub(crate) use keys;
+
+/// Applies a rule's verdict: a refusal becomes a diagnostic at `at` (with
+/// the rule's hint); a value passes through.
+pub(crate) fn judge<T>(
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+    at: &[Seg],
+    verdict: Rule<T>,
+) -> Option<T> {
+    match verdict {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let mut d = doc.diag(at, e.message);
+            if let Some(h) = e.hint {
+                d = d.hint(h);
+            }
+            out.push(d);
+            None
+        }
+    }
+}
 
 /// What the command line adds to a manifest.
 #[derive(Debug, Clone, Default)]
@@ -165,7 +211,7 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
                 .hint("give one of them a distinct `name`"),
             );
         }
-        check_output_options(doc, i, o, &mut out);
+        outputs::check_output_options(doc, i, o, &mut out);
     }
     for t in &sel.types {
         if OutputType::parse(t).is_none() {
@@ -251,97 +297,24 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
             }
         }
     }
-    check_disk_partitions(doc, &mut out);
-    check_boot(doc, distro, &mut out);
+    if let Some(c) = &m.customizations {
+        users::check(doc, c, &mut out);
+        system::check(doc, c, &mut out);
+        content::check(doc, c, &mut out);
+        installer::check(doc, c, &mut out);
+    } else {
+        // `[[containers]]` sit at the top level.
+        content::check(doc, &Default::default(), &mut out);
+    }
+    disk::check_disk_partitions(doc, &mut out);
+    outputs::check_boot(doc, distro, &mut out);
+    outputs::check_base(doc, &types, &mut out);
     check_repositories(doc, &mut out);
 
     if out.is_empty() {
         Ok(distro)
     } else {
         Err(out)
-    }
-}
-
-/// `[[customizations.disk.partitions]]` the disk builder can make: plain
-/// xfs/ext4 filesystems and swap. LVM and btrfs are refused at their
-/// `type` line until the builder supports them, so nothing is silently
-/// laid out differently from what was asked.
-fn check_disk_partitions(doc: &Document, out: &mut Vec<Diagnostic>) {
-    use super::blueprint::Partition;
-    let Some(d) = doc
-        .manifest
-        .customizations
-        .as_ref()
-        .and_then(|c| c.disk.as_ref())
-    else {
-        return;
-    };
-    for (i, p) in d.partitions.iter().enumerate() {
-        let at = |key: &str| -> Vec<Seg> {
-            vec![
-                "customizations".into(),
-                "disk".into(),
-                "partitions".into(),
-                i.into(),
-                key.into(),
-            ]
-        };
-        match p {
-            Partition::Lvm(l) => {
-                let what = l
-                    .name
-                    .as_deref()
-                    .map(|n| format!("volume group \"{n}\""))
-                    .unwrap_or_else(|| "a volume group".into());
-                out.push(
-                    doc.diag(
-                        &at("type"),
-                        format!(
-                            "LVM is not supported yet: {what} with {} logical volume(s) cannot be built",
-                            l.logical_volumes.len()
-                        ),
-                    )
-                    .hint("use plain partitions (type = \"plain\") or [[customizations.filesystem]]"),
-                );
-            }
-            Partition::Btrfs(_) => out.push(
-                doc.diag(
-                    &at("type"),
-                    "btrfs partitions are not supported yet by the disk builder",
-                )
-                .hint("use plain partitions with fs_type = \"xfs\" or \"ext4\""),
-            ),
-            Partition::Plain(p) => {
-                let fs = p.fs_type.as_deref();
-                if let Some(f) = fs {
-                    if !matches!(f, "xfs" | "ext4" | "swap") {
-                        out.push(
-                            doc.diag(
-                                &at("fs_type"),
-                                format!("fs_type \"{f}\" is not supported for a plain partition"),
-                            )
-                            .hint("fs_type: \"xfs\", \"ext4\" or \"swap\""),
-                        );
-                        continue;
-                    }
-                }
-                match (&p.mountpoint, fs) {
-                    (Some(_), Some("swap")) => {
-                        out.push(doc.diag(&at("mountpoint"), "a swap partition has no mountpoint"))
-                    }
-                    (None, Some("swap")) => {}
-                    (None, _) => out.push(doc.diag(
-                        &at("minsize"),
-                        "a plain partition needs a mountpoint (or fs_type = \"swap\")",
-                    )),
-                    (Some(mp), _) => {
-                        if let Err(why) = super::mountpoint::check(mp) {
-                            out.push(doc.diag(&at("mountpoint"), why));
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -412,123 +385,13 @@ fn check_arch(
     }
 }
 
-fn check_output_options(
-    doc: &Document,
-    i: usize,
-    o: &super::ours::Output,
-    out: &mut Vec<Diagnostic>,
-) {
-    let t = o.kind;
-    let wrong = |table: &str, fits: &str| {
-        doc.diag(
-            &["output".into(), i.into(), table.into()],
-            format!("[output.{table}] does not apply to a {t} output; it is for {fits}"),
-        )
-    };
-    if o.oci.is_some() && t != OutputType::Oci {
-        out.push(wrong("oci", "oci"));
-    }
-    if o.ostree.is_some() && t != OutputType::Ostree {
-        out.push(wrong("ostree", "ostree"));
-    }
-    if o.iso.is_some() && !t.is_iso() {
-        out.push(wrong("iso", "iso-installer and iso-live"));
-    }
-    if o.ami.is_some() && t != OutputType::Ami {
-        out.push(wrong("ami", "ami"));
-    }
-    if o.vhd.is_some() && t != OutputType::Vhd {
-        out.push(wrong("vhd", "vhd"));
-    }
-    if o.partition_table.is_some() && !t.is_disk() {
-        out.push(doc.diag(
-            &["output".into(), i.into(), "partition_table".into()],
-            format!("a {t} output has no partition table"),
-        ));
-    }
-    if o.size.is_some() && !(t.is_disk() || t == OutputType::IsoInstaller) {
-        out.push(doc.diag(
-            &["output".into(), i.into(), "size".into()],
-            format!("a {t} output has no disk size"),
-        ));
-    }
-    if let Some(iso) = &o.iso {
-        if let Some(v) = &iso.volume_id {
-            if v.len() > 32 {
-                out.push(doc.diag(
-                    &["output".into(), i.into(), "iso".into(), "volume_id".into()],
-                    "ISO 9660 volume ids are at most 32 characters",
-                ));
-            }
-        }
-    }
-    if let Some(f) = &o.filename {
-        if f.is_empty() || f.contains('/') || f == "." || f == ".." {
-            out.push(doc.diag(
-                &["output".into(), i.into(), "filename".into()],
-                format!("filename \"{f}\" must be a plain file name"),
-            ));
-        }
-    }
-}
-
-fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagnostic>) {
-    let m = &doc.manifest;
-    let Some(b) = &m.boot else { return };
-    let arches = super::arches::of(doc, distro, &[]);
-    if let Some(fw) = b.firmware {
-        for a in &arches {
-            let ar = arch::lookup(a).expect("checked");
-            // "bios" is the platform's own firmware where there is no UEFI
-            // (SLOF, s390 IPL); "hybrid" is every firmware the arch has.
-            let bad = match fw {
-                Firmware::Uefi | Firmware::Hybrid => !ar.has_uefi(),
-                Firmware::Bios => ar.has_uefi() && !ar.bios,
-            };
-            if bad {
-                out.push(doc.diag(
-                    &["boot".into(), "firmware".into()],
-                    format!("firmware \"{}\" does not exist on {a}", fw.as_str()),
-                ));
-            }
-        }
-    }
-    if let Some(SecureBootMode::Distro | SecureBootMode::Custom) = b.secureboot {
-        if b.firmware == Some(Firmware::Bios) {
-            out.push(doc.diag(
-                &["boot".into(), "secureboot".into()],
-                "Secure Boot needs UEFI, and firmware is \"bios\"",
-            ));
-        }
-    }
-    if b.secureboot == Some(SecureBootMode::Custom) {
-        let k = b.keys.clone().unwrap_or_default();
-        if k.dir.is_none() && (k.db_key.is_none() || k.db_cert.is_none()) {
-            out.push(
-                doc.diag(&["boot".into(), "secureboot".into()], "secureboot = \"custom\" needs keys")
-                    .hint("set [boot.keys] dir = \"...\" (from `image-builder secureboot genkey DIR`) or db_key and db_cert"),
-            );
-        }
-    } else if b.keys.is_some() {
-        out.push(doc.diag(
-            &["boot".into(), "keys".into()],
-            "[boot.keys] is only used with secureboot = \"custom\"",
-        ));
-    }
-}
-
 fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
     let m = &doc.manifest;
     let mut ids = std::collections::BTreeSet::new();
     for (i, r) in m.repositories.iter().enumerate() {
         let p = |k: &str| vec![Seg::from("repositories"), Seg::from(i), Seg::from(k)];
-        if r.id.trim().is_empty() || r.id.contains(char::is_whitespace) || r.id.contains('/') {
-            out.push(doc.diag(
-                &p("id"),
-                format!("repository id \"{}\" must be a non-empty word", r.id),
-            ));
-        }
-        if !ids.insert(r.id.clone()) {
+        if judge(doc, out, &p("id"), rules::repo_id(&r.id)).is_none() {
+        } else if !ids.insert(r.id.clone()) {
             out.push(doc.diag(&p("id"), format!("two repositories have id \"{}\"", r.id)));
         }
         let urls = r.baseurl.to_vec();
@@ -541,17 +404,21 @@ fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
                 ),
             ));
         }
-        for u in urls
-            .iter()
-            .chain(r.mirrorlist.iter())
-            .chain(r.metalink.iter())
-        {
-            if !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://"))
-            {
-                out.push(doc.diag(
-                    &p("baseurl"),
-                    format!("\"{u}\" is not an http(s):// or file:// URL"),
-                ));
+        for (j, u) in urls.iter().enumerate() {
+            let at = match &r.baseurl {
+                super::ours::OneOrMany::Many(_) => keys!["repositories", i, "baseurl", j].to_vec(),
+                _ => p("baseurl"),
+            };
+            judge(
+                doc,
+                out,
+                &at,
+                rules::url("baseurl", u, &rules::REPO_SCHEMES),
+            );
+        }
+        for (k, u) in [("mirrorlist", &r.mirrorlist), ("metalink", &r.metalink)] {
+            if let Some(u) = u {
+                judge(doc, out, &p(k), rules::url(k, u, &rules::REPO_SCHEMES));
             }
         }
         for a in &r.arches {
@@ -575,3 +442,6 @@ fn check_repositories(doc: &Document, out: &mut Vec<Diagnostic>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+//! What an output is and how it boots: per-output option tables
+//! (`[output.oci]`, `[output.iso]`, …), `[boot]` (firmware, Secure Boot,
+//! UKI, keys, cmdline) and `[base]`, each judged against the output types
+//! this run builds.
+
+use super::{judge, keys};
+use crate::distro::{arch, DistroDef};
+use crate::manifest::ours::{Firmware, OciOptions, OneOrMany, Output, OutputType, SecureBootMode};
+use crate::manifest::rules;
+use crate::manifest::{Diagnostic, Document, Seg};
+
+pub(super) fn check_output_options(
+    doc: &Document,
+    i: usize,
+    o: &Output,
+    out: &mut Vec<Diagnostic>,
+) {
+    let t = o.kind;
+    let wrong = |table: &str, fits: &str| {
+        doc.diag(
+            &["output".into(), i.into(), table.into()],
+            format!("[output.{table}] does not apply to a {t} output; it is for {fits}"),
+        )
+    };
+    if o.oci.is_some() && t != OutputType::Oci {
+        out.push(wrong("oci", "oci"));
+    }
+    if o.ostree.is_some() && t != OutputType::Ostree {
+        out.push(wrong("ostree", "ostree"));
+    }
+    if o.iso.is_some() && !t.is_iso() {
+        out.push(wrong("iso", "iso-installer and iso-live"));
+    }
+    if o.ami.is_some() && t != OutputType::Ami {
+        out.push(wrong("ami", "ami"));
+    }
+    if o.vhd.is_some() && t != OutputType::Vhd {
+        out.push(wrong("vhd", "vhd"));
+    }
+    if o.partition_table.is_some() && !t.is_disk() {
+        out.push(doc.diag(
+            &["output".into(), i.into(), "partition_table".into()],
+            format!("a {t} output has no partition table"),
+        ));
+    }
+    if o.size.is_some() && !(t.is_disk() || t == OutputType::IsoInstaller) {
+        out.push(doc.diag(
+            &["output".into(), i.into(), "size".into()],
+            format!("a {t} output has no disk size"),
+        ));
+    }
+    if let Some(iso) = &o.iso {
+        if let Some(v) = &iso.volume_id {
+            judge(
+                doc,
+                out,
+                &keys!["output", i, "iso", "volume_id"],
+                rules::volume_id(v),
+            );
+        }
+    }
+    if let Some(oci) = &o.oci {
+        oci_options(doc, i, oci, out);
+    }
+    if let Some(m) = o.ami.as_ref().and_then(|a| a.boot_mode.as_deref()) {
+        const MODES: [&str; 3] = ["uefi", "legacy-bios", "uefi-preferred"];
+        if !MODES.contains(&m) {
+            out.push(
+                doc.diag(
+                    &keys!["output", i, "ami", "boot_mode"],
+                    format!("unknown boot_mode {m:?}"),
+                )
+                .hint(format!("boot_mode: {}", MODES.join(", "))),
+            );
+        }
+    }
+    if let Some(f) = o.vhd.as_ref().and_then(|v| v.subformat.as_deref()) {
+        if f != "fixed" {
+            out.push(
+                doc.diag(
+                    &keys!["output", i, "vhd", "subformat"],
+                    format!("vhd subformat {f:?} is not built: this tool writes fixed VHDs (what Azure takes)"),
+                )
+                .hint("use subformat = \"fixed\" or leave it out"),
+            );
+        }
+    }
+    if let Some(f) = &o.filename {
+        if f.is_empty() || f.contains('/') || f == "." || f == ".." {
+            out.push(doc.diag(
+                &["output".into(), i.into(), "filename".into()],
+                format!("filename \"{f}\" must be a plain file name"),
+            ));
+        }
+    }
+}
+
+fn oci_options(doc: &Document, i: usize, o: &OciOptions, out: &mut Vec<Diagnostic>) {
+    if let Some(c) = &o.compression {
+        if let Err(e) = c.parse::<crate::oci::compression::Compression>() {
+            out.push(
+                doc.diag(
+                    &keys!["output", i, "oci", "compression"],
+                    format!("compression {e:#}"),
+                )
+                .hint("compression: \"gzip\", \"zstd\" or \"none\""),
+            );
+        }
+    }
+    if let Some(r) = &o.reference {
+        let n = crate::plan::target::normalize_reference(r);
+        if let Err(e) = crate::oci::reference::parse(&n) {
+            out.push(doc.diag(
+                &keys!["output", i, "oci", "reference"],
+                format!("reference {r:?} is not an image reference: {e:#}"),
+            ));
+        }
+    }
+    for k in o.labels.keys() {
+        judge(
+            doc,
+            out,
+            &keys!["output", i, "oci", "labels", k.as_str()],
+            rules::oci_label_key(k),
+        );
+    }
+    if o.max_layers == Some(0) {
+        out.push(doc.diag(
+            &keys!["output", i, "oci", "max_layers"],
+            "max_layers must be at least 1",
+        ));
+    }
+}
+
+/// `[base]` derives a bootc image from another: only the OCI output can
+/// take it today (a disk from `[base]` needs the bootc-to-disk step, a
+/// later issue), so every other selected type is refused at `[base]`.
+pub(super) fn check_base(
+    doc: &Document,
+    types: &[(Vec<Seg>, OutputType)],
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(b) = &doc.manifest.base else { return };
+    let n = crate::plan::target::normalize_reference(&b.image);
+    if let Err(e) = crate::oci::reference::parse(&n) {
+        out.push(doc.diag(
+            &keys!["base", "image"],
+            format!("base image {:?} is not an image reference: {e:#}", b.image),
+        ));
+    }
+    for (p, t) in types {
+        if *t == OutputType::Oci {
+            continue;
+        }
+        let at = if p.is_empty() {
+            keys!["base"].to_vec()
+        } else {
+            p.clone()
+        };
+        out.push(
+            doc.diag(
+                &at,
+                format!(
+                    "[base] derives a bootc image, and the {t} output cannot be built from one yet"
+                ),
+            )
+            .hint(
+                "build type = \"oci\" (bootc) from [base], or drop [base] to compose from packages",
+            ),
+        );
+    }
+}
+
+pub(super) fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagnostic>) {
+    let m = &doc.manifest;
+    let Some(b) = &m.boot else { return };
+    let arches = crate::manifest::arches::of(doc, distro, &[]);
+    if let Some(fw) = b.firmware {
+        for a in &arches {
+            let ar = arch::lookup(a).expect("checked");
+            // "bios" is the platform's own firmware where there is no UEFI
+            // (SLOF, s390 IPL); "hybrid" is every firmware the arch has.
+            let bad = match fw {
+                Firmware::Uefi | Firmware::Hybrid => !ar.has_uefi(),
+                Firmware::Bios => ar.has_uefi() && !ar.bios,
+            };
+            if bad {
+                out.push(doc.diag(
+                    &["boot".into(), "firmware".into()],
+                    format!("firmware \"{}\" does not exist on {a}", fw.as_str()),
+                ));
+            }
+        }
+    }
+    if let Some(SecureBootMode::Distro | SecureBootMode::Custom) = b.secureboot {
+        if b.firmware == Some(Firmware::Bios) {
+            out.push(doc.diag(
+                &["boot".into(), "secureboot".into()],
+                "Secure Boot needs UEFI, and firmware is \"bios\"",
+            ));
+        }
+    }
+    for (i, c) in b.cmdline.to_vec().iter().enumerate() {
+        let p = match &b.cmdline {
+            OneOrMany::Many(_) => keys!["boot", "cmdline", i].to_vec(),
+            _ => keys!["boot", "cmdline"].to_vec(),
+        };
+        judge(doc, out, &p, rules::kernel_cmdline(c));
+    }
+    // A UKI is signed with our db key, and our db key is trusted only
+    // where we enroll it: the two go together.
+    let custom = b.secureboot == Some(SecureBootMode::Custom);
+    match (b.uki, b.secureboot) {
+        (Some(false), Some(SecureBootMode::Custom)) => out.push(
+            doc.diag(&keys!["boot", "uki"], "secureboot = \"custom\" needs a unified kernel image, and uki = false")
+                .hint("our keys sign a UKI; the shim → GRUB chain is Microsoft-signed and would not boot under our keys: drop uki = false"),
+        ),
+        (Some(true), sb) if !custom => out.push(
+            doc.diag(
+                &keys!["boot", "uki"],
+                format!(
+                    "uki = true signs the kernel with our db key, which secureboot = \"{}\" does not enroll",
+                    match sb {
+                        Some(SecureBootMode::Off) => "off",
+                        _ => "distro",
+                    }
+                ),
+            )
+            .hint("set secureboot = \"custom\" and [boot.keys]"),
+        ),
+        _ => {}
+    }
+    if b.secureboot == Some(SecureBootMode::Custom) {
+        let k = b.keys.clone().unwrap_or_default();
+        if k.dir.is_none() && (k.db_key.is_none() || k.db_cert.is_none()) {
+            out.push(
+                doc.diag(&["boot".into(), "secureboot".into()], "secureboot = \"custom\" needs keys")
+                    .hint("set [boot.keys] dir = \"...\" (from `image-builder secureboot genkey DIR`) or db_key and db_cert"),
+            );
+        }
+    } else if b.keys.is_some() {
+        out.push(doc.diag(
+            &["boot".into(), "keys".into()],
+            "[boot.keys] is only used with secureboot = \"custom\"",
+        ));
+    }
+}
