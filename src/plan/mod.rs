@@ -9,6 +9,7 @@ pub mod boot;
 pub mod custom;
 pub mod layout;
 pub mod mirror;
+mod oci_input;
 mod packages;
 pub mod render;
 mod repos;
@@ -247,7 +248,16 @@ fn keys_path(doc: &Document) -> Vec<crate::manifest::Seg> {
 }
 
 fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan, ManifestError> {
-    let distro = validate::check(doc, sel).map_err(ManifestError::Invalid)?;
+    let mut oci_diags = vec![];
+    oci_input::check(doc, &mut oci_diags);
+    let distro = match validate::check(doc, sel) {
+        Ok(d) if oci_diags.is_empty() => d,
+        Ok(_) => return Err(ManifestError::Invalid(oci_diags)),
+        Err(mut d) => {
+            d.extend(oci_diags);
+            return Err(ManifestError::Invalid(d));
+        }
+    };
     let m = &doc.manifest;
     let mut diags: Vec<Diagnostic> = vec![];
     let weak_deps =

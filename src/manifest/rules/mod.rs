@@ -13,6 +13,7 @@
 
 mod names;
 mod net;
+pub mod pem;
 mod text;
 
 pub use names::*;

@@ -32,7 +32,7 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
     }
     if let Some(ca) = &c.cacerts {
         for (i, pem) in ca.pem_certs.iter().enumerate() {
-            if let Err(e) = crate::tree::customize::security::pem_certificates(pem) {
+            if let Err(e) = crate::manifest::rules::pem::certificates(pem) {
                 out.push(
                     doc.diag(
                         &keys!["customizations", "cacerts", "pem_certs", i],
@@ -56,18 +56,6 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
             &keys!["customizations", "containers-storage", "destination-path"],
             rules::image_path(d),
         );
-    }
-    for (i, k) in doc.manifest.containers.iter().enumerate() {
-        let r = crate::plan::target::normalize_reference(&k.source);
-        if let Err(e) = crate::oci::reference::parse(&r) {
-            out.push(doc.diag(
-                &keys!["containers", i, "source"],
-                format!(
-                    "container source {:?} is not an image reference: {e:#}",
-                    k.source
-                ),
-            ));
-        }
     }
 }
 

@@ -96,26 +96,8 @@ pub(super) fn check_output_options(
 }
 
 fn oci_options(doc: &Document, i: usize, o: &OciOptions, out: &mut Vec<Diagnostic>) {
-    if let Some(c) = &o.compression {
-        if let Err(e) = c.parse::<crate::oci::compression::Compression>() {
-            out.push(
-                doc.diag(
-                    &keys!["output", i, "oci", "compression"],
-                    format!("compression {e:#}"),
-                )
-                .hint("compression: \"gzip\", \"zstd\" or \"none\""),
-            );
-        }
-    }
-    if let Some(r) = &o.reference {
-        let n = crate::plan::target::normalize_reference(r);
-        if let Err(e) = crate::oci::reference::parse(&n) {
-            out.push(doc.diag(
-                &keys!["output", i, "oci", "reference"],
-                format!("reference {r:?} is not an image reference: {e:#}"),
-            ));
-        }
-    }
+    // Compression and the reference are judged by the plan, which owns
+    // the OCI model (`plan::oci_input`).
     for k in o.labels.keys() {
         judge(
             doc,
@@ -140,13 +122,8 @@ pub(super) fn check_base(
     types: &[(Vec<Seg>, OutputType)],
     out: &mut Vec<Diagnostic>,
 ) {
-    let Some(b) = &doc.manifest.base else { return };
-    let n = crate::plan::target::normalize_reference(&b.image);
-    if let Err(e) = crate::oci::reference::parse(&n) {
-        out.push(doc.diag(
-            &keys!["base", "image"],
-            format!("base image {:?} is not an image reference: {e:#}", b.image),
-        ));
+    if doc.manifest.base.is_none() {
+        return;
     }
     for (p, t) in types {
         if *t == OutputType::Oci {
