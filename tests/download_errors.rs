@@ -193,7 +193,7 @@ fn certificate_refusal_is_not_retried() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: no openssl");
+        common::skip::skip("no openssl");
         return;
     }
     let d = tempfile::tempdir().unwrap();

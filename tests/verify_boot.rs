@@ -9,6 +9,8 @@
 //! on the console, and a BIOS boot of a UEFI-only disk must time out. Boots
 //! run one at a time (the machine has few cores).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -279,7 +281,7 @@ fn report_unit_is_injected_into_a_copy() {
     use alma_image_builder::verify::{inject, qemu::DiskFormat};
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root (loop devices, mount)");
+        common::skip::skip("needs root (loop devices, mount)");
         return;
     }
     let d = tempfile::tempdir().unwrap();
