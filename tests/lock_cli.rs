@@ -28,7 +28,7 @@ fn lock_writes_a_lockfile_that_round_trips_and_checks() {
     assert!(o.status.success(), "{}", text(&o));
     let lock_path = env.dir.path().join("m.lock");
     let first = std::fs::read_to_string(&lock_path).unwrap();
-    assert!(first.contains("version = 1"));
+    assert!(first.contains("version = 2"));
     assert!(
         first.contains("name = \"fixture-recommended\""),
         "weak dep locked"
@@ -71,7 +71,7 @@ fn lock_writes_a_lockfile_that_round_trips_and_checks() {
         let t = text(&o);
         assert!(t.contains("no longer matches"), "{t}");
         assert!(
-            t.contains("x86_64/tar: packages: added fixture-caps"),
+            t.contains("x86_64/tar: manifest packages: added fixture-caps"),
             "{t}"
         );
         assert!(t.contains("image-builder lock"), "{t}");

@@ -90,13 +90,8 @@ fn ours(c: &Case, cache: &Cache) -> Result<BTreeSet<String>, String> {
     let s = repodata::sync(&r, cache).map_err(|e| format!("{e:#}"))?;
     let mut u =
         solve::Universe::load(policy(&c.arch), vec![s.files]).map_err(|e| format!("{e:#}"))?;
-    let req = solve::Request {
-        include: c.include.clone(),
-        exclude: c.exclude.clone(),
-        modules: vec![],
-        weak_deps: c.weak_deps,
-    };
-    let (pkgs, _warnings) = u.solve(&req).map_err(|e| e.to_string())?;
+    let req = solve::Request::single(c.include.clone(), c.exclude.clone(), c.weak_deps);
+    let (pkgs, _warnings) = u.solve(&req).map_err(|e| e.error.to_string())?;
     Ok(pkgs
         .iter()
         .map(|p| {
