@@ -28,6 +28,8 @@
 
 const char *ib_solv_version(void) { return solv_version; }
 
+void ib_pool_show_all(Pool *pool);
+
 Pool *ib_pool_new(const char *archpolicy) {
   Pool *pool = pool_create();
   pool_setdisttype(pool, DISTTYPE_RPM);
@@ -83,7 +85,16 @@ int ib_repo_write(Repo *repo, const char *path) {
   return r;
 }
 
-/* Hides solvables from the solver (excludes, module filtering). */
+/* 1 when p names a live solvable of a repo (not one of libsolv's two
+ * reserved ids, not a freed slot): the one check every per-solvable
+ * function below makes before touching pool->solvables. */
+int ib_solvable_valid(Pool *pool, Id p) {
+  return p >= 2 && p < pool->nsolvables && pool->solvables[p].repo != 0;
+}
+
+/* Hides solvables from the solver (excludes, module filtering). Installed
+ * packages are never hidden: dnf's excludes apply to what may be
+ * installed, not to what already is. */
 void ib_pool_hide(Pool *pool, const Id *ids, int n) {
   if (!pool->considered) {
     pool->considered = solv_calloc(1, sizeof(Map));
@@ -91,12 +102,111 @@ void ib_pool_hide(Pool *pool, const Id *ids, int n) {
     map_setall(pool->considered);
   }
   for (int i = 0; i < n; i++)
-    if (ids[i] > 0 && ids[i] < pool->nsolvables)
+    if (ib_solvable_valid(pool, ids[i]) &&
+        !(pool->installed && pool->solvables[ids[i]].repo == pool->installed))
       MAPCLR(pool->considered, ids[i]);
 }
 
 void ib_pool_prepare(Pool *pool) {
   pool_addfileprovides(pool);
+  pool_createwhatprovides(pool);
+}
+
+/* Like ib_pool_prepare, and pushes every file dependency (a path some
+ * package requires, conflicts with, ...) that no package provides: what
+ * only filelists.xml can answer. */
+void ib_pool_prepare_unresolved_files(Pool *pool, Queue *out) {
+  Queue idq;
+  queue_init(&idq);
+  pool_addfileprovides_queue(pool, &idq, 0);
+  pool_createwhatprovides(pool);
+  for (int i = 0; i < idq.count; i++) {
+    Id p, pp, found = 0;
+    FOR_PROVIDES(p, pp, idq.elements[i]) {
+      found = 1;
+      break;
+    }
+    if (!found)
+      queue_push(out, idq.elements[i]);
+  }
+  queue_free(&idq);
+}
+
+/* Id arrays (deps) of one solvable into another repo, index by index:
+ * repo_addid may move to->idarraydata, and `from` may be `to`. */
+static Offset copy_ids(Repo *to, Repo *from, Offset off) {
+  Offset o = 0;
+  if (!off)
+    return 0;
+  for (Offset i = off; from->idarraydata[i]; i++)
+    o = repo_addid(to, o, from->idarraydata[i]);
+  return o;
+}
+
+/* The chain's installed set: copies of solvables `ids` (validated here)
+ * appended, as one block, to the installed repo, which is created
+ * ("@chain") when the pool has none. Copies carry what the solver reads
+ * for installed packages: name, evr, arch, vendor and every dependency
+ * array (provides include the file provides ib_pool_prepare added).
+ * Returns the block's first id; *n is its length, *created says whether
+ * the repo is ours. Call ib_pool_prepare afterwards. */
+Id ib_chain_install(Pool *pool, const Id *ids, int *n, int *created) {
+  int want = *n, count = 0;
+  ib_pool_show_all(pool); /* the hide map is sized for the old pool */
+  for (int i = 0; i < want; i++)
+    if (ib_solvable_valid(pool, ids[i]))
+      count++;
+  *created = 0;
+  *n = 0;
+  if (!count)
+    return 0;
+  Repo *repo = pool->installed;
+  if (!repo) {
+    repo = repo_create(pool, "@chain");
+    pool_set_installed(pool, repo);
+    *created = 1;
+  }
+  Id start = repo_add_solvable_block(repo, count);
+  Id d = start;
+  for (int i = 0; i < want; i++) {
+    Id p = ids[i];
+    if (!ib_solvable_valid(pool, p))
+      continue;
+    /* pointers re-taken each round: adding ids may move arrays, never
+     * the solvables themselves (the block is already allocated). */
+    Solvable *s = pool->solvables + p, *t = pool->solvables + d;
+    Repo *from = s->repo;
+    t->name = s->name;
+    t->evr = s->evr;
+    t->arch = s->arch;
+    t->vendor = s->vendor;
+    t->provides = copy_ids(repo, from, s->provides);
+    t->obsoletes = copy_ids(repo, from, s->obsoletes);
+    t->conflicts = copy_ids(repo, from, s->conflicts);
+    t->requires = copy_ids(repo, from, s->requires);
+    t->recommends = copy_ids(repo, from, s->recommends);
+    t->suggests = copy_ids(repo, from, s->suggests);
+    t->supplements = copy_ids(repo, from, s->supplements);
+    t->enhances = copy_ids(repo, from, s->enhances);
+    d++;
+  }
+  *n = count;
+  pool_createwhatprovides(pool);
+  return start;
+}
+
+/* Undoes ib_chain_install (the same start, n and created). */
+void ib_chain_free(Pool *pool, Id start, int n, int created) {
+  Repo *repo = pool->installed;
+  if (!repo || n <= 0)
+    return;
+  ib_pool_show_all(pool);
+  if (created) {
+    pool_set_installed(pool, 0);
+    repo_free(repo, 1);
+  } else {
+    repo_free_solvable_block(repo, start, n, 1);
+  }
   pool_createwhatprovides(pool);
 }
 
@@ -126,6 +236,8 @@ void ib_selection_solvables(Pool *pool, Queue *sel, Queue *out) {
 
 /* Every solvable whose Obsoletes match solvable p's name = evr. */
 void ib_obsoleters(Pool *pool, Id p, Queue *out) {
+  if (!ib_solvable_valid(pool, p))
+    return;
   Solvable *s = pool->solvables + p;
   Id dep = pool_rel2id(pool, s->name, s->evr, REL_EQ, 1);
   pool_whatmatchesdep(pool, SOLVABLE_OBSOLETES, dep, out, 0);
@@ -134,6 +246,8 @@ void ib_obsoleters(Pool *pool, Id p, Queue *out) {
 /* Per-solvable facts. what: 0 name, 1 evr, 2 arch, 3 location,
  * 4 checksum hex, 5 checksum type, 6 repo name, 7 sourcerpm, 8 nevra. */
 const char *ib_solvable_str(Pool *pool, Id p, int what) {
+  if (!ib_solvable_valid(pool, p))
+    return 0;
   Solvable *s = pool->solvables + p;
   Id type = 0;
   const char *c;
@@ -155,6 +269,8 @@ const char *ib_solvable_str(Pool *pool, Id p, int what) {
 
 /* what: 0 download size, 1 install size, 2 build time. */
 unsigned long long ib_solvable_num(Pool *pool, Id p, int what) {
+  if (!ib_solvable_valid(pool, p))
+    return 0;
   Solvable *s = pool->solvables + p;
   switch (what) {
   case 0: return solvable_lookup_num(s, SOLVABLE_DOWNLOADSIZE, 0);
@@ -165,6 +281,8 @@ unsigned long long ib_solvable_num(Pool *pool, Id p, int what) {
 }
 
 int ib_solvable_repoid(Pool *pool, Id p) {
+  if (!ib_solvable_valid(pool, p))
+    return 0;
   Solvable *s = pool->solvables + p;
   return s->repo ? s->repo->repoid : 0;
 }
@@ -293,4 +411,14 @@ void ib_job_one_of(Pool *pool, Queue *job, int how, Queue *ids) {
 /* Pushes `how | PROVIDES(dep)` for a dependency string. */
 void ib_job_provides(Pool *pool, Queue *job, int how, const char *dep) {
   queue_push2(job, how | SOLVER_SOLVABLE_PROVIDES, pool_str2id(pool, dep, 1));
+}
+
+/* The string of an id (a name, a dependency), or NULL for an id the pool
+ * does not have. */
+const char *ib_id2str(Pool *pool, Id id) {
+  if (id == 0)
+    return 0;
+  if (ISRELDEP(id) ? (int)GETRELID(id) >= pool->nrels : (int)id >= (int)pool->ss.nstrings)
+    return 0;
+  return pool_dep2str(pool, id);
 }

@@ -423,21 +423,19 @@ macro_rules! requests {
     )*};
 }
 
-// The qcow2 cases marked ignored fail only because qcow2's base-set
-// excludes (alsa-lib, udisks2) are applied to the user's own packages
-// today: GNOME (gdm, firefox, gnome-control-center → alsa-lib;
-// gnome-disk-utility → udisks2), the JDK (java-21-openjdk-headless →
-// alsa-lib) and KVM (qemu-kvm, libvirt-daemon-kvm → alsa-lib).
+// The qcow2 cases prove the package-set chain: qcow2's base-set excludes
+// (alsa-lib, udisks2) apply to the base transaction only, so the user's
+// own packages may pull them in: GNOME (gdm, firefox,
+// gnome-control-center → alsa-lib; gnome-disk-utility → udisks2), the
+// JDK (java-21-openjdk-headless → alsa-lib) and KVM (qemu-kvm,
+// libvirt-daemon-kvm → alsa-lib). One merged transaction cannot lock them.
 requests! {
     lamp_qcow2 => ("lamp.toml", "qcow2"),
     lamp_bootc => ("lamp.toml", "bootc"),
-    #[ignore = "needs chained resolution (resolve branch)"]
     gnome_desktop_qcow2 => ("gnome-desktop.toml", "qcow2"),
     gnome_desktop_bootc => ("gnome-desktop.toml", "bootc"),
-    #[ignore = "needs chained resolution (resolve branch)"]
     virt_host_qcow2 => ("virt-host.toml", "qcow2"),
     virt_host_bootc => ("virt-host.toml", "bootc"),
-    #[ignore = "needs chained resolution (resolve branch)"]
     java_dev_qcow2 => ("java-dev.toml", "qcow2"),
     java_dev_bootc => ("java-dev.toml", "bootc"),
 }

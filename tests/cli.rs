@@ -71,7 +71,7 @@ fn every_example_manifest_validates_and_plans() {
         let o = run(&["--json", "plan", m]);
         assert!(o.status.success());
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("plan --json is JSON");
-        assert_eq!(v["plan_version"], 1);
+        assert_eq!(v["plan_version"], 2);
         assert!(!v["arches"].as_array().unwrap().is_empty(), "{m}");
     }
 }

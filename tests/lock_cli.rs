@@ -28,7 +28,7 @@ fn lock_writes_a_lockfile_that_round_trips_and_checks() {
     assert!(o.status.success(), "{}", text(&o));
     let lock_path = env.dir.path().join("m.lock");
     let first = std::fs::read_to_string(&lock_path).unwrap();
-    assert!(first.contains("version = 1"));
+    assert!(first.contains("version = 2"));
     assert!(
         first.contains("name = \"fixture-recommended\""),
         "weak dep locked"
@@ -71,7 +71,7 @@ fn lock_writes_a_lockfile_that_round_trips_and_checks() {
         let t = text(&o);
         assert!(t.contains("no longer matches"), "{t}");
         assert!(
-            t.contains("x86_64/tar: packages: added fixture-caps"),
+            t.contains("x86_64/tar: manifest packages: added fixture-caps"),
             "{t}"
         );
         assert!(t.contains("image-builder lock"), "{t}");
@@ -204,8 +204,8 @@ fn build_stops_before_resolving_when_a_stage_has_not_landed() {
     );
     let out = env.dir.path().join("out");
     let o = env.run(&["build", "--arch", "x86_64", "-o", s(&out), s(&m)]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("not landed yet"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("has not landed"), "{}", text(&o));
     assert!(
         !text(&o).contains("resolving"),
         "refused before resolving: {}",
@@ -315,4 +315,95 @@ fn mirrorlist_and_metalink_over_http_with_failover() {
             );
         }
     }
+}
+
+#[test]
+fn distro_packages_false_leaves_out_the_default_sets() {
+    let env = Env::new();
+    let body = r#"name = "exact"
+distro = "fixture"
+architecture = "x86_64"
+
+[build]
+distro_packages = false
+
+[[packages]]
+name = "busybox"
+
+[[output]]
+type = "tar"
+
+[[output]]
+type = "qcow2"
+size = "2 GiB"
+
+[boot]
+firmware = "uefi"
+"#;
+    let m = env.manifest("x.toml", body);
+    let o = env.run(&["--json", "plan", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let chain = |i: usize| -> Vec<(String, Vec<String>)> {
+        v["arches"][0]["outputs"][i]["packages"]["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let inc = s["include"].as_array().unwrap();
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    inc.iter()
+                        .map(|x| x.as_str().unwrap().to_string())
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    // tar: the release package only, then the manifest's packages.
+    assert_eq!(
+        chain(0),
+        [
+            ("base".to_string(), vec!["fixture-release".to_string()]),
+            ("manifest".to_string(), vec!["busybox".to_string()]),
+        ]
+    );
+    // A disk keeps what boots it: kernel and the UEFI bootloader.
+    let base = &chain(1)[0].1;
+    assert!(base.contains(&"kernel-core".to_string()), "{base:?}");
+    assert!(base.contains(&"shim-x64".to_string()), "{base:?}");
+    assert!(
+        !base.iter().any(|p| p == "@core" || p == "systemd"),
+        "{base:?}"
+    );
+
+    // Locked: no @core member sneaks in.
+    let m = env.manifest(
+        "y.toml",
+        &body.replace("[[output]]\ntype = \"qcow2\"\nsize = \"2 GiB\"\n", ""),
+    );
+    let o = env.run(&["--json", "lock", s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = v["targets"][0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"busybox") && names.contains(&"fixture-release"),
+        "{names:?}"
+    );
+    let full = env.manifest(
+        "z.toml",
+        &std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("distro_packages = false", ""),
+    );
+    let o = env.run(&["--json", "lock", s(&full)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let more = w["targets"][0]["packages"].as_array().unwrap().len();
+    assert!(names.len() < more, "{} vs {more} packages", names.len());
 }

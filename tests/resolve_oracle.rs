@@ -89,13 +89,8 @@ fn ours(c: &Case, cache: &Cache) -> Result<BTreeSet<String>, String> {
     let s = repodata::sync(&r, cache).map_err(|e| format!("{e:#}"))?;
     let mut u =
         solve::Universe::load(policy(&c.arch), vec![s.files]).map_err(|e| format!("{e:#}"))?;
-    let req = solve::Request {
-        include: c.include.clone(),
-        exclude: c.exclude.clone(),
-        modules: vec![],
-        weak_deps: c.weak_deps,
-    };
-    let (pkgs, _warnings) = u.solve(&req).map_err(|e| e.to_string())?;
+    let req = solve::Request::single(c.include.clone(), c.exclude.clone(), c.weak_deps);
+    let (pkgs, _warnings) = u.solve(&req).map_err(|e| e.error.to_string())?;
     Ok(pkgs
         .iter()
         .map(|p| {
@@ -240,4 +235,220 @@ fn refusals_say_why() {
         .unwrap();
     let e = ours(&missing, &cache).unwrap_err();
     assert_eq!(e, "no package matches 'no-such-package'");
+}
+
+// ---- Chained transactions and filelists-only file deps ----------------
+//
+// These need packages the shared fixture repo does not have, so they are
+// built here, into a temp dir (rpmbuild + createrepo_c, unsigned).
+
+/// (name, spec header lines, a file it ships).
+const CHAIN_PKGS: &[(&str, &str, &str)] = &[
+    // Base set: recommends a package its own transaction excludes.
+    ("ch-base", "Recommends: ch-weak", "/usr/share/ch/base"),
+    ("ch-weak", "", "/usr/share/ch/weak"),
+    // Excluded by the base set, required by the manifest's package.
+    ("ch-dep", "", "/usr/share/ch/dep"),
+    (
+        "ch-app",
+        "Requires: ch-dep\nRecommends: ch-extra",
+        "/usr/share/ch/app",
+    ),
+    ("ch-extra", "", "/usr/share/ch/extra"),
+    // A file dependency only filelists.xml answers (not /etc, not *bin/).
+    (
+        "fl-user",
+        "Requires: /opt/fl/data.txt",
+        "/usr/share/fl/user",
+    ),
+    ("fl-provider", "", "/opt/fl/data.txt"),
+];
+
+/// A repo of CHAIN_PKGS (built once per test process): its file:// URL.
+fn chain_repo() -> String {
+    static REPO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    REPO.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let top = dir.join("rpmbuild");
+        let repo = dir.join("repo");
+        std::fs::create_dir_all(top.join("SPECS")).unwrap();
+        std::fs::create_dir_all(&repo).unwrap();
+        for (name, header, file) in CHAIN_PKGS {
+            let parent = std::path::Path::new(file).parent().unwrap().display();
+            let spec = top.join("SPECS").join(format!("{name}.spec"));
+            std::fs::write(
+                &spec,
+                format!(
+                    "Name: {name}\nVersion: 1\nRelease: 1\nSummary: {name}\nLicense: MIT\nBuildArch: noarch\n{header}\n\
+                     %description\n{name}\n%install\nmkdir -p %{{buildroot}}{parent}\necho {name} > %{{buildroot}}{file}\n\
+                     %files\n{file}\n"
+                ),
+            )
+            .unwrap();
+            let o = Command::new("rpmbuild")
+                .args(["-bb", "--quiet"])
+                .arg(format!("--define=_topdir {}", top.display()))
+                .arg(format!("--define=_rpmdir {}", repo.display()))
+                .arg(&spec)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "rpmbuild {name}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        let o = Command::new("createrepo_c")
+            .args(["--quiet", "--no-database"])
+            .arg(&repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The premise of the filelists case: primary does not list the path.
+        let md = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+        let href = md
+            .split("<data type=\"primary\">")
+            .nth(1)
+            .and_then(|s| s.split("href=\"").nth(1))
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_string();
+        let primary = alma_image_builder::resolve::solv::read_compressed(&repo.join(href)).unwrap();
+        assert!(!String::from_utf8_lossy(&primary).contains(">/opt/fl/data.txt</file>"));
+        format!("file://{}/", repo.display())
+    })
+    .clone()
+}
+
+type Chain = Vec<(Vec<&'static str>, Vec<&'static str>)>;
+
+fn ours_chain(chain: &Chain, cache: &Cache) -> Result<BTreeSet<String>, String> {
+    let r = PlanRepo {
+        id: "ch".into(),
+        name: "ch".into(),
+        origin: "manifest",
+        baseurls: vec![chain_repo()],
+        mirrorlist: None,
+        metalink: None,
+        gpgkeys: vec![],
+        gpgcheck: false,
+        repo_gpgcheck: false,
+        priority: 99,
+        module_hotfixes: false,
+    };
+    let s = repodata::sync(&r, cache).map_err(|e| format!("{e:#}"))?;
+    let mut u = solve::Universe::load("x86_64", vec![s.files]).map_err(|e| format!("{e:#}"))?;
+    let req = solve::Request {
+        chain: chain
+            .iter()
+            .enumerate()
+            .map(|(i, (inc, exc))| solve::Transaction {
+                name: format!("t{i}"),
+                include: inc.iter().map(|s| s.to_string()).collect(),
+                exclude: exc.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect(),
+        modules: vec![],
+        weak_deps: true,
+    };
+    let (pkgs, _) = u.solve(&req).map_err(|e| e.to_string())?;
+    Ok(pkgs
+        .iter()
+        .map(|p| {
+            format!(
+                "{}-{}:{}-{}.{}",
+                p.name, p.epoch, p.version, p.release, p.arch
+            )
+        })
+        .collect())
+}
+
+/// dnf's Python API, one transaction after the other into one installroot
+/// (rpmdb only): each `install_specs` with its own excludes, resolved and
+/// installed before the next; then the root's rpmdb.
+const DNF_CHAIN: &str = r#"
+import json, sys, dnf, rpm
+root, cache, url, chain = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+rpm.addMacro("_dbpath", "/var/lib/rpm")
+for include, exclude in chain:
+    base = dnf.Base()
+    c = base.conf
+    c.installroot, c.cachedir, c.reposdir = root, cache, ["/dev/null"]
+    c.best, c.install_weak_deps, c.gpgcheck = True, True, False
+    c.tsflags = ["justdb", "noscripts"]
+    c.substitutions["releasever"] = "1"
+    base.repos.add_new_repo("ch", c, baseurl=[url], gpgcheck=False)
+    base.fill_sack(load_system_repo=True)
+    base.install_specs(include, exclude)
+    base.resolve()
+    base.download_packages(base.transaction.install_set)
+    base.do_transaction()
+    base.close()
+ts = rpm.TransactionSet(root)
+print(json.dumps(sorted("%s-%s:%s-%s.%s" % (h["name"], h["epochnum"], h["version"], h["release"], h["arch"]) for h in ts.dbMatch())))
+"#;
+
+fn dnf_chain(chain: &Chain) -> Result<BTreeSet<String>, String> {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let json = serde_json::to_string(chain).unwrap();
+    let o = Command::new("/usr/bin/python3")
+        .args(["-c", DNF_CHAIN])
+        .arg(root.path())
+        .arg(cache.path())
+        .arg(chain_repo())
+        .arg(json)
+        .output()
+        .expect("python3 with dnf runs");
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    let v: Vec<String> = serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())?;
+    Ok(v.into_iter()
+        .filter(|p| !p.starts_with("gpg-pubkey"))
+        .collect())
+}
+
+fn both(chain: Chain) -> BTreeSet<String> {
+    let cache = Cache::open(Some(tempfile::tempdir().unwrap().keep().as_path())).unwrap();
+    let (a, b) = (ours_chain(&chain, &cache), dnf_chain(&chain));
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "ours (left) vs dnf (right) for {chain:?}");
+            a
+        }
+        (a, b) => panic!("{chain:?}: ours {a:?}\n dnf {b:?}"),
+    }
+}
+
+fn names(set: &BTreeSet<String>) -> Vec<&str> {
+    set.iter()
+        .map(|p| p.strip_suffix("-0:1-1.noarch").unwrap_or(p))
+        .collect()
+}
+
+#[test]
+fn chain_excludes_apply_to_their_own_transaction() {
+    // Base: ch-base, excluding its weak dep and ch-dep. Manifest: ch-app,
+    // which requires ch-dep (installed: the exclude was the base's) and
+    // recommends ch-extra. ch-weak stays out: ch-base is installed by
+    // then, and an installed package's Recommends are not re-read.
+    let got = both(vec![
+        (vec!["ch-base"], vec!["ch-weak", "ch-dep"]),
+        (vec!["ch-app"], vec![]),
+    ]);
+    assert_eq!(names(&got), ["ch-app", "ch-base", "ch-dep", "ch-extra"]);
+    // One merged transaction with the same exclude cannot be solved.
+    let cache = Cache::open(Some(tempfile::tempdir().unwrap().keep().as_path())).unwrap();
+    let e = ours_chain(
+        &vec![(vec!["ch-base", "ch-app"], vec!["ch-weak", "ch-dep"])],
+        &cache,
+    )
+    .unwrap_err();
+    assert!(e.contains("ch-dep"), "{e}");
+}
+
+#[test]
+fn file_dependency_only_in_filelists() {
+    let got = both(vec![(vec!["fl-user"], vec![])]);
+    assert_eq!(names(&got), ["fl-provider", "fl-user"]);
+    // And a path only filelists know, requested directly.
+    let got = both(vec![(vec!["/opt/fl/data.txt"], vec![])]);
+    assert_eq!(names(&got), ["fl-provider"]);
 }

@@ -382,6 +382,11 @@ pub struct Build {
     /// Install weak dependencies (Recommends/Supplements); default true.
     #[serde(default)]
     pub weak_deps: Option<bool>,
+    /// `false`: leave out the distro's default package sets for the
+    /// output type (and their excludes); the release package and a
+    /// bootable output's kernel and bootloader stay. Default true.
+    #[serde(default)]
+    pub distro_packages: Option<bool>,
     /// Clamp for file times and build stamps; default `SOURCE_DATE_EPOCH`.
     #[serde(default)]
     pub source_date_epoch: Option<u64>,

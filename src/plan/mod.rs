@@ -27,7 +27,7 @@ use crate::manifest::{Diagnostic, Document, ManifestError};
 use serde::Serialize;
 
 /// Format version of the plan's JSON form.
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildPlan {
@@ -158,13 +158,34 @@ pub struct OutputPlan {
     pub depends_on: Vec<String>,
 }
 
+/// What a target installs: a chain of package sets, solved in order, each
+/// with the earlier ones' results installed (see `resolve::solve`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PackagePlan {
+    /// Non-empty sets only, in order: `base`, `customizations`, `manifest`.
+    pub chain: Vec<PackageSet>,
+    /// `name:stream` module streams to enable (EL8/EL9), for every set.
+    pub modules: Vec<String>,
+}
+
+/// One transaction of the chain. Its excludes hide packages from this
+/// transaction only: a later set may still install them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PackageSet {
+    /// `base` (the image type's distro sets, boot chain and release
+    /// package), `customizations` (what they imply), `manifest` (the
+    /// manifest's packages, groups and modules).
+    pub name: String,
     /// Names, `name-version` globs, `@group`s; sorted, unique.
     pub include: Vec<String>,
     pub exclude: Vec<String>,
-    /// `name:stream` module streams to enable (EL8/EL9).
-    pub modules: Vec<String>,
+}
+
+impl PackagePlan {
+    /// Every spec any set includes (sorted, unique).
+    pub fn all_includes(&self) -> Vec<String> {
+        sorted(self.chain.iter().flat_map(|s| s.include.clone()).collect())
+    }
 }
 
 /// Arches a manifest builds for, after `--arch`: the manifest's list, or

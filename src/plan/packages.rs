@@ -1,9 +1,29 @@
-//! What a target asks the resolver for: the distro's package sets for the
-//! output type, the boot chain's packages, the release package, the
-//! manifest's own packages, groups and modules, and what customizations
-//! imply.
+//! What a target asks the resolver for, as osbuild asks it: a chain of
+//! package sets, each solved with the earlier ones installed.
+//!
+//! 1. `base`: the distro's package sets for the output type (`common` and
+//!    the type's own), the boot chain's packages and the release package,
+//!    with the type's excludes (`plymouth`, `alsa-*`, `langpacks-*` on a
+//!    qcow2 ...);
+//! 2. `customizations`: packages the customizations imply (chrony for
+//!    NTP servers, firewalld for firewall rules ...);
+//! 3. `manifest`: the manifest's packages, groups and modules.
+//!
+//! Why a chain and not one merged list: an image type's excludes trim the
+//! *distro's* defaults. Applied to one merged transaction they also hide
+//! every package the user's packages need (`alsa-lib` for
+//! java-21-openjdk-devel, `plymouth` for a GNOME desktop, ...), and those
+//! requests cannot be solved at all. In a chain each exclude hides
+//! packages from its own transaction only.
+//!
+//! `[build] distro_packages = false` leaves out step 1's distro sets and
+//! their excludes, for minimal images and exact requests (what mkosi and
+//! kiwi users expect). The release package stays (the tree needs its
+//! repos and keys), and so do the kernel and bootloader packages of a
+//! bootable output (the disk and bootc builders need them to boot it);
+//! list them yourself and nothing changes.
 
-use super::{custom, sorted, PackagePlan};
+use super::{custom, sorted, PackagePlan, PackageSet};
 use crate::distro::{Arch, DistroDef};
 use crate::manifest::ours::{Firmware, OutputType};
 use crate::manifest::Document;
@@ -19,10 +39,14 @@ pub(super) fn package_plan(
     // Deriving from a bootc base: the base already has the distro's
     // sets, kernel and boot chain; only what the manifest adds is asked.
     let derive = t == OutputType::Oci && m.base.is_some();
-    // Packages: distro sets, boot chain, the manifest's own, customizations'.
+    let minimal = m.minimal.unwrap_or(false);
+    let distro_sets = m
+        .build
+        .as_ref()
+        .and_then(|b| b.distro_packages)
+        .unwrap_or(true);
     let mut include = vec![];
     let mut exclude = vec![];
-    let minimal = m.minimal.unwrap_or(false);
     // A directory is the tree a tar archives: same package set.
     let own = if t == OutputType::Directory {
         "tar"
@@ -30,7 +54,7 @@ pub(super) fn package_plan(
         t.as_str()
     };
     for set in ["common", own] {
-        if derive || (minimal && set != "common") {
+        if derive || !distro_sets || (minimal && set != "common") {
             continue;
         }
         let (i, e) = distro.package_set(set, ar.name);
@@ -55,8 +79,17 @@ pub(super) fn package_plan(
     if !derive {
         include.push(distro.release_package.clone());
     }
-    // An output type's excludes drop the distro's common defaults ...
+    // The type's excludes drop the distro's common defaults it lists.
     include.retain(|p| !exclude.contains(p));
+    let base = set("base", include, exclude);
+
+    let implied = m
+        .customizations
+        .as_ref()
+        .map(custom::implied_packages)
+        .unwrap_or_default();
+    let customizations = set("customizations", implied, vec![]);
+
     let mut requested = vec![];
     for p in &m.packages {
         requested.push(custom::package_spec(&p.name, p.version.as_deref()));
@@ -67,24 +100,27 @@ pub(super) fn package_plan(
     for g in &m.groups {
         requested.push(format!("@{}", g.name));
     }
-    if let Some(c) = &m.customizations {
-        requested.extend(custom::implied_packages(c));
-    }
-    // ... and the manifest's own requests win over any exclude.
-    exclude.retain(|e| !requested.contains(e));
-    include.extend(requested);
-    let include = sorted(include);
-    exclude.retain(|e| !include.contains(e));
+    let own = set("manifest", requested, vec![]);
+
     let modules = sorted(
         m.enabled_modules
             .iter()
             .map(|em| format!("{}:{}", em.name, em.stream))
             .collect(),
     );
-
     Ok(PackagePlan {
-        include,
-        exclude: sorted(exclude),
+        chain: [base, customizations, own]
+            .into_iter()
+            .filter(|s| !s.include.is_empty())
+            .collect(),
         modules,
     })
+}
+
+fn set(name: &str, include: Vec<String>, exclude: Vec<String>) -> PackageSet {
+    PackageSet {
+        name: name.into(),
+        include: sorted(include),
+        exclude: sorted(exclude),
+    }
 }

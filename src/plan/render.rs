@@ -105,8 +105,11 @@ fn wrap_list(s: &mut String, label: &str, items: &[String]) {
 
 fn output(s: &mut String, o: &OutputPlan) {
     let _ = writeln!(s, "  output {} ({}) → {}", o.name, o.kind, o.filename);
-    wrap_list(s, "packages", &o.packages.include);
-    wrap_list(s, "exclude", &o.packages.exclude);
+    // The chain, in solving order; each exclude applies to its own set.
+    for set in &o.packages.chain {
+        wrap_list(s, &format!("packages ({})", set.name), &set.include);
+        wrap_list(s, &format!("exclude ({})", set.name), &set.exclude);
+    }
     wrap_list(s, "modules", &o.packages.modules);
     wrap_list(s, "customizations", &o.customizations);
     if let Some(d) = &o.disk {

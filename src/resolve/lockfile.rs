@@ -2,17 +2,22 @@
 //! byte for byte without metadata.
 //!
 //! One `[[target]]` per arch and output. Each records the request it was
-//! solved from (so `--locked` can say exactly what changed in the
+//! solved from (one `[[target.request.transaction]]` per package set of
+//! the chain, in solving order) (so `--locked` can say exactly what changed in the
 //! manifest), the repos (ids, base URLs, key fingerprints) and every
 //! package with its NEVRA, repo, URL, checksum, size and expected signing
 //! key. Versioned: a lockfile from a newer format is refused, not guessed.
+//! Version 2 records the request per transaction (version 1 had one
+//! include and one exclude list); a version 1 lock is refused with the
+//! hint to re-lock, since its single list cannot say which exclude
+//! belonged to which set.
 
 use crate::error::InputError;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub const LOCK_VERSION: u32 = 1;
+pub const LOCK_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,8 +33,6 @@ pub struct Lockfile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LockedRequest {
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
     #[serde(default)]
     pub modules: Vec<String>,
     pub weak_deps: bool,
@@ -38,6 +41,20 @@ pub struct LockedRequest {
     /// Derived images: the `[base] image` as the manifest names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// The package-set chain, in solving order.
+    #[serde(default, rename = "transaction")]
+    pub transactions: Vec<LockedTransaction>,
+}
+
+/// One package set of the chain, as solved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LockedTransaction {
+    /// `base`, `customizations` or `manifest`.
+    pub name: String,
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// The base image a derived target was resolved against: its packages are
@@ -199,8 +216,25 @@ fn join(v: &[&String]) -> String {
 /// How `new` differs from what the lock was made from; empty when equal.
 pub fn request_changes(old: &LockedRequest, new: &LockedRequest) -> Vec<String> {
     let mut out = vec![];
-    out.extend(list_diff("packages", &old.include, &new.include));
-    out.extend(list_diff("excludes", &old.exclude, &new.exclude));
+    let mut names: Vec<&str> = new.transactions.iter().map(|t| t.name.as_str()).collect();
+    for t in &old.transactions {
+        if !names.contains(&t.name.as_str()) {
+            names.push(&t.name);
+        }
+    }
+    let empty = LockedTransaction::default();
+    for n in names {
+        let find = |r: &'_ LockedRequest| -> LockedTransaction {
+            r.transactions
+                .iter()
+                .find(|t| t.name == n)
+                .cloned()
+                .unwrap_or_else(|| empty.clone())
+        };
+        let (o, w) = (find(old), find(new));
+        out.extend(list_diff(&format!("{n} packages"), &o.include, &w.include));
+        out.extend(list_diff(&format!("{n} excludes"), &o.exclude, &w.exclude));
+    }
     out.extend(list_diff("module streams", &old.modules, &new.modules));
     out.extend(list_diff("repositories", &old.repos, &new.repos));
     if old.base != new.base {
@@ -240,12 +274,22 @@ mod tests {
                 arch: "x86_64".into(),
                 output: "tar".into(),
                 request: LockedRequest {
-                    include: vec!["@core".into(), "foo".into()],
-                    exclude: vec![],
                     modules: vec![],
                     weak_deps: true,
                     repos: vec!["main".into()],
                     base: None,
+                    transactions: vec![
+                        LockedTransaction {
+                            name: "base".into(),
+                            include: vec!["@core".into()],
+                            exclude: vec!["plymouth".into()],
+                        },
+                        LockedTransaction {
+                            name: "manifest".into(),
+                            include: vec!["foo".into()],
+                            exclude: vec![],
+                        },
+                    ],
                 },
                 repos: vec![LockedRepo {
                     id: "main".into(),
@@ -282,6 +326,13 @@ mod tests {
     }
 
     #[test]
+    fn version_1_locks_ask_for_a_relock() {
+        let e =
+            Lockfile::parse("version = 1\nmanifest = \"m\"\n", Path::new("x.lock")).unwrap_err();
+        assert!(e.to_string().contains("re-run `image-builder lock`"), "{e}");
+    }
+
+    #[test]
     fn versions_and_garbage_are_input_errors() {
         let e =
             Lockfile::parse("version = 9\nmanifest = \"m\"\n", Path::new("x.lock")).unwrap_err();
@@ -296,16 +347,24 @@ mod tests {
         let old = sample().targets[0].request.clone();
         let mut new = old.clone();
         assert!(request_changes(&old, &new).is_empty());
-        new.include.push("bar".into());
-        new.include.retain(|p| p != "foo");
+        new.transactions[1].include = vec!["bar".into()];
+        new.transactions[0].exclude.clear();
         new.weak_deps = false;
         let c = request_changes(&old, &new);
         assert_eq!(
             c,
             [
-                "packages: added bar, removed foo",
+                "base excludes: removed plymouth",
+                "manifest packages: added bar, removed foo",
                 "weak dependencies: on → off"
             ]
+        );
+        // A set that appears or goes away is named with all it holds.
+        new.transactions.remove(0);
+        let c = request_changes(&old, &new);
+        assert!(
+            c.contains(&"base packages: removed @core".to_string()),
+            "{c:?}"
         );
     }
 

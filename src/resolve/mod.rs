@@ -18,7 +18,7 @@ pub mod solve;
 use crate::fetch::Cache;
 use crate::plan::{ArchPlan, BuildPlan, OutputPlan};
 use anyhow::{Context, Result};
-use lockfile::{LockedPackage, LockedRepo, LockedRequest, Lockfile, Target};
+use lockfile::{LockedPackage, LockedRepo, LockedRequest, LockedTransaction, Lockfile, Target};
 use std::collections::BTreeMap;
 
 /// libsolv's arch policy for an arch's compatible rpm arches
@@ -36,8 +36,16 @@ pub fn arch_policy(a: &ArchPlan) -> String {
 /// The request an output's packages make, as the lock records it.
 pub fn request_for(plan: &BuildPlan, a: &ArchPlan, o: &OutputPlan) -> LockedRequest {
     LockedRequest {
-        include: o.packages.include.clone(),
-        exclude: o.packages.exclude.clone(),
+        transactions: o
+            .packages
+            .chain
+            .iter()
+            .map(|s| LockedTransaction {
+                name: s.name.clone(),
+                include: s.include.clone(),
+                exclude: s.exclude.clone(),
+            })
+            .collect(),
         modules: o.packages.modules.clone(),
         weak_deps: plan.weak_deps,
         repos: a.repos.iter().map(|r| r.id.clone()).collect(),
@@ -140,13 +148,26 @@ pub fn lock(
             };
             let u = derived.as_mut().unwrap_or(&mut u);
             let req = solve::Request {
-                include: request.include.clone(),
-                exclude: request.exclude.clone(),
+                chain: request
+                    .transactions
+                    .iter()
+                    .map(|t| solve::Transaction {
+                        name: t.name.clone(),
+                        include: t.include.clone(),
+                        exclude: t.exclude.clone(),
+                    })
+                    .collect(),
                 modules: request.modules.clone(),
                 weak_deps: request.weak_deps,
             };
+            // The SolveError stays the error's source, so `--json` can
+            // still find its problems.
             let (pkgs, warns) = u
                 .solve(&req)
+                .map_err(|e| {
+                    anyhow::Error::new(e.error)
+                        .context(format!("in the {} package set", e.transaction))
+                })
                 .with_context(|| format!("resolving {} for {}", o.name, a.arch))?;
             warnings.extend(
                 warns

@@ -300,14 +300,10 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
         },
     };
     let modules = get("modules")?;
+    // The .solv cache holds primary only: filelists load on demand.
     let p_ck = &md.data["primary"].checksum.hex;
-    let f_ck = md
-        .data
-        .get("filelists")
-        .map(|d| d.checksum.hex.as_str())
-        .unwrap_or("none");
     let solv_key = hex::encode(sha2::Sha256::digest(
-        format!("{p_ck}|{f_ck}|{}", super::solv::version()).as_bytes(),
+        format!("{p_ck}|primary|{}", super::solv::version()).as_bytes(),
     ));
     let solv_cache = dir.join(format!("{}.solv", &solv_key[..16]));
     prune_dir(

@@ -15,10 +15,37 @@
 //! - `best=True` (AlmaLinux's dnf.conf): the best candidate or a problem,
 //!   never a silent older version;
 //! - install-only packages (kernels) may be installed in several versions.
+//!
+//! A request is a **chain of transactions**, as osbuild asks for an image
+//! (the image type's base set with its excludes, then what customizations
+//! imply, then the manifest's packages). Each transaction is solved with
+//! the earlier ones' results *installed*: their packages are copied into
+//! libsolv's installed repo, exactly as if dnf had installed them into
+//! the root before the next `dnf install`. We chose that over osbuild's
+//! way (re-adding the earlier packages as strict install jobs of one
+//! fresh solve) because it is the sound one for excludes: with jobs, the
+//! earlier packages are "new" again, so their Recommends are re-evaluated
+//! without the earlier transaction's excludes, and adding any package to a
+//! qcow2 would bring back the `plymouth` or `alsa-*` its base set excluded.
+//! As installed packages, their weak deps were decided once, under their
+//! own transaction's excludes. An exclude hides packages from its own
+//! transaction only, never installed ones (dnf's rule). A later
+//! transaction may not remove or replace an earlier one's packages: that
+//! is refused (dnf would upgrade; osbuild's strict jobs refuse too). The
+//! result is the union of every transaction's installs.
+//!
+//! File dependencies: primary.xml lists only the "interesting" paths
+//! (`/etc/*`, `*bin/*`, `/usr/lib/sendmail`); a requirement on any other
+//! path is answered by filelists.xml, which dnf 4 always loads. Filelists
+//! are several times primary's size, and almost no request needs them, so
+//! we load them on demand: after primary, libsolv names the file deps
+//! nothing provides; only when there are some (or a requested path
+//! matches nothing) are the filelists of every repo parsed into the pool.
+//! The `.solv` cache holds primary only, so the common case loads fast.
 
 use super::comps::Comps;
 use super::modules::{nevra_with_epoch, Modules};
-use super::solv::{self, Pool, Problem, Queue};
+use super::solv::{self, Action, Job, Pool, Problem, SolvError};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -37,14 +64,39 @@ pub struct RepoFiles {
     pub solv_cache: Option<PathBuf>,
 }
 
-/// What to install.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
+/// One transaction of a chain: what it installs, what it hides from
+/// itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transaction {
+    /// For messages: `base`, `customizations`, `manifest`.
+    pub name: String,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
-    /// `name:stream` (EL8/EL9 modules).
+}
+
+/// What to install: transactions solved in order, each over the earlier
+/// ones' results.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub chain: Vec<Transaction>,
+    /// `name:stream` (EL8/EL9 modules), for every transaction.
     pub modules: Vec<String>,
     pub weak_deps: bool,
+}
+
+impl Request {
+    /// A request of one transaction.
+    pub fn single(include: Vec<String>, exclude: Vec<String>, weak_deps: bool) -> Request {
+        Request {
+            chain: vec![Transaction {
+                name: "request".into(),
+                include,
+                exclude,
+            }],
+            modules: vec![],
+            weak_deps,
+        }
+    }
 }
 
 /// One package of a resolution.
@@ -92,6 +144,20 @@ pub enum SolveError {
     Modules(String),
     #[error("adding these packages would remove or replace packages of the base image ({}); a derived image only adds packages", .0.join(", "))]
     ReplacesBase(Vec<String>),
+    #[error("these packages would remove or replace packages an earlier transaction installed ({}); request them in the same package set", .0.join(", "))]
+    ReplacesEarlier(Vec<String>),
+    #[error("{0}")]
+    Metadata(String),
+    #[error("libsolv wrapper: {0}")]
+    Solv(#[from] SolvError),
+}
+
+/// A chain's failure: which transaction, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{transaction} packages: {error}")]
+pub struct ChainError {
+    pub transaction: String,
+    pub error: SolveError,
 }
 
 /// Problems as readable sentences, with the ways out libsolv offers.
@@ -122,6 +188,8 @@ pub struct Universe {
     pub repos: Vec<RepoFiles>,
     pub comps: Comps,
     pub modules: Modules,
+    /// Whether every repo's filelists are in the pool.
+    filelists_loaded: bool,
 }
 
 /// Splits libsolv's `[E:]V-R`.
@@ -135,30 +203,28 @@ pub fn split_evr(evr: &str) -> (u64, String, String) {
 }
 
 impl Universe {
-    /// Loads every repo for one arch policy (`x86_64_v2:x86_64`).
+    /// Loads every repo's primary metadata for one arch policy
+    /// (`x86_64_v2:x86_64`), and their filelists when primary leaves a
+    /// file dependency unanswered.
     pub fn load(archpolicy: &str, repos: Vec<RepoFiles>) -> Result<Universe> {
         let mut pool = Pool::new(archpolicy);
         let mut comps = Comps::default();
         let mut modules = Modules::default();
         for (i, r) in repos.iter().enumerate() {
             // libsolv prefers higher priorities; dnf lets lower numbers win.
-            let h = pool.add_repo(&r.id, i, -r.priority);
+            let mut h = pool.add_repo(&r.id, i, -r.priority);
             let cached = r.solv_cache.as_ref().filter(|p| p.is_file());
             let from_cache = match cached {
-                Some(c) => pool.load_solv(h, c).is_ok(),
+                Some(c) => h.load_solv(c).is_ok(),
                 None => false,
             };
             if !from_cache {
-                pool.load_rpmmd(h, &r.primary, false)
+                h.load_rpmmd(&r.primary, false)
                     .map_err(|e| anyhow::anyhow!("repo {}: reading primary metadata: {e}", r.id))?;
-                if let Some(f) = &r.filelists {
-                    pool.load_rpmmd(h, f, true)
-                        .map_err(|e| anyhow::anyhow!("repo {}: reading filelists: {e}", r.id))?;
-                }
-                pool.internalize(h);
+                h.internalize();
                 if let Some(c) = &r.solv_cache {
                     let tmp = c.with_extension(format!("tmp.{}", std::process::id()));
-                    if pool.write_solv(h, &tmp).is_ok() {
+                    if h.write_solv(&tmp).is_ok() {
                         let _ = std::fs::rename(&tmp, c);
                     } else {
                         let _ = std::fs::remove_file(&tmp);
@@ -179,13 +245,47 @@ impl Universe {
                 )?;
             }
         }
-        pool.prepare();
-        Ok(Universe {
+        let unresolved = pool.prepare_unresolved_files();
+        let mut u = Universe {
             pool,
             repos,
             comps,
             modules,
-        })
+            filelists_loaded: false,
+        };
+        if !unresolved.is_empty() {
+            crate::report::debug(format!(
+                "{} file dependencies are not in primary metadata (e.g. {}): loading filelists",
+                unresolved.len(),
+                unresolved[0]
+            ));
+            u.load_filelists()?;
+        }
+        Ok(u)
+    }
+
+    /// Parses every repo's filelists into the pool (once).
+    pub fn load_filelists(&mut self) -> Result<()> {
+        if self.filelists_loaded {
+            return Ok(());
+        }
+        self.filelists_loaded = true;
+        for (i, r) in self.repos.iter().enumerate() {
+            let Some(f) = &r.filelists else {
+                continue;
+            };
+            let mut h = self.pool.repo(i).context("repo handle")?;
+            h.load_rpmmd(f, true)
+                .map_err(|e| anyhow::anyhow!("repo {}: reading filelists: {e}", r.id))?;
+            h.internalize();
+        }
+        self.pool.prepare();
+        Ok(())
+    }
+
+    /// Whether the filelists are loaded (for tests and reports).
+    pub fn has_filelists(&self) -> bool {
+        self.filelists_loaded
     }
 
     /// Makes the rpm database of the tree at `root` the installed set, so
@@ -207,10 +307,7 @@ impl Universe {
                 }
             }
         }
-        let n = self
-            .pool
-            .add_installed(scratch.path())
-            .map_err(anyhow::Error::msg)?;
+        let n = self.pool.add_installed(scratch.path())?;
         self.pool.prepare();
         Ok(n)
     }
@@ -220,45 +317,47 @@ impl Universe {
         self.pool.len().saturating_sub(2)
     }
 
-    /// Hides what modular filtering and the excludes hide; returns the
-    /// hidden ids.
-    fn apply_visibility(&mut self, req: &Request) -> Result<Vec<i32>, SolveError> {
+    /// Hides what modular filtering and this transaction's excludes hide;
+    /// returns the hidden ids.
+    fn apply_visibility(
+        &mut self,
+        modules: &[String],
+        exclude: &[String],
+    ) -> Result<Vec<i32>, SolveError> {
         self.pool.show_all();
         let mut hide = vec![];
         if !self.modules.is_empty() {
-            let active = self
-                .modules
-                .active(&req.modules)
-                .map_err(SolveError::Modules)?;
+            let active = self.modules.active(modules).map_err(SolveError::Modules)?;
             let f = self.modules.filter(&active);
             for p in self.pool.ids() {
-                let Some(repo) = self.pool.repo_of(p) else {
+                let s = self.pool.solvable(p)?;
+                let Some(repo) = s.repo() else {
                     continue;
                 };
-                let name = self.pool.name(p);
-                let nevra = nevra_with_epoch(&name, &self.pool.evr(p), &self.pool.arch(p));
+                let name = s.name();
+                let nevra = nevra_with_epoch(&name, &s.evr(), &s.arch());
                 if f.hides(&name, &nevra, self.repos[repo].module_hotfixes) {
                     hide.push(p);
                 }
             }
-        } else if let Some(m) = req.modules.first() {
+        } else if let Some(m) = modules.first() {
             return Err(SolveError::Modules(format!(
                 "module stream {m} requested, but no repository has module metadata"
             )));
         }
-        for e in &req.exclude {
+        for e in exclude {
             let sel = self.pool.select(
                 e,
                 solv::SEL_NAME | solv::SEL_CANON | solv::SEL_DOTARCH | solv::SEL_GLOB,
-            );
-            hide.extend(self.pool.selection_ids(&sel));
+            )?;
+            hide.extend(self.pool.selection_ids(&sel)?);
         }
         self.pool.hide(&hide);
         Ok(hide)
     }
 
     /// Solver candidates for one spec; empty when nothing matches.
-    fn candidates(&mut self, spec: &str) -> Vec<i32> {
+    fn candidates(&mut self, spec: &str) -> Result<Vec<i32>, SolveError> {
         let name_flags = solv::SEL_NAME | solv::SEL_CANON | solv::SEL_DOTARCH | solv::SEL_GLOB;
         let tries: &[i32] = if spec.starts_with('/') {
             &[
@@ -273,8 +372,8 @@ impl Universe {
             ]
         };
         for (i, &flags) in tries.iter().enumerate() {
-            let sel = self.pool.select(spec, flags);
-            let ids = self.pool.selection_ids(&sel);
+            let sel = self.pool.select(spec, flags)?;
+            let ids = self.pool.selection_ids(&sel)?;
             if ids.is_empty() {
                 continue;
             }
@@ -282,26 +381,77 @@ impl Universe {
                 // dnf adds the packages that obsolete what matched.
                 let mut all = ids.clone();
                 for &p in &ids {
-                    all.extend(self.pool.obsoleters(p));
+                    all.extend(self.pool.obsoleters(p)?);
                 }
                 all.sort_unstable();
                 all.dedup();
-                return all;
+                return Ok(all);
             }
-            return ids;
+            return Ok(ids);
         }
-        vec![]
+        Ok(vec![])
     }
 
-    /// Solves one request. Warnings (skipped group members) are returned.
-    pub fn solve(&mut self, req: &Request) -> Result<(Vec<Resolved>, Vec<String>), SolveError> {
-        let hidden: std::collections::HashSet<i32> =
-            self.apply_visibility(req)?.into_iter().collect();
+    /// Solves a request: its transactions in order, each over the
+    /// earlier ones' results. Warnings (skipped group members) are
+    /// returned with the union of every transaction's packages.
+    pub fn solve(&mut self, req: &Request) -> Result<(Vec<Resolved>, Vec<String>), ChainError> {
+        let r = self.solve_chain(req);
+        self.pool.uninstall_chain();
+        self.pool.show_all();
+        r
+    }
+
+    fn solve_chain(&mut self, req: &Request) -> Result<(Vec<Resolved>, Vec<String>), ChainError> {
+        let mut chosen: Vec<i32> = vec![];
+        let mut warnings = vec![];
+        for t in &req.chain {
+            let fail = |error: SolveError| ChainError {
+                transaction: t.name.clone(),
+                error,
+            };
+            if !chosen.is_empty() {
+                self.pool
+                    .install_chain(&chosen)
+                    .map_err(|e| fail(e.into()))?;
+            }
+            let (new, w) = self
+                .solve_one(t, &req.modules, req.weak_deps, &chosen)
+                .map_err(fail)?;
+            warnings.extend(w);
+            chosen.extend(new);
+            chosen.sort_unstable();
+            chosen.dedup();
+        }
+        let mut out = vec![];
+        for &p in &chosen {
+            out.push(self.describe(p).map_err(|e| ChainError {
+                transaction: "result".into(),
+                error: e.into(),
+            })?);
+        }
+        out.sort();
+        Ok((out, warnings))
+    }
+
+    /// One transaction over the installed set; returns the packages it
+    /// adds (ids of the available repos).
+    fn solve_one(
+        &mut self,
+        t: &Transaction,
+        modules: &[String],
+        weak_deps: bool,
+        earlier: &[i32],
+    ) -> Result<(Vec<i32>, Vec<String>), SolveError> {
+        let mut hidden: std::collections::HashSet<i32> = self
+            .apply_visibility(modules, &t.exclude)?
+            .into_iter()
+            .collect();
         let mut warnings = vec![];
         let mut missing = vec![];
         let mut specs: Vec<(String, bool)> = vec![]; // (spec, from a group)
         let mut conditional = vec![];
-        for s in &req.include {
+        for s in &t.include {
             if let Some(g) = s.strip_prefix('@') {
                 match self.comps.expand(g, false) {
                     Some(x) => {
@@ -316,8 +466,18 @@ impl Universe {
         }
         let mut cands: Vec<(String, Vec<i32>)> = vec![];
         for (s, from_group) in specs {
-            let c = self.candidates(&s);
-            // dnf skips a group member the request excludes (`@core`'s
+            let mut c = self.candidates(&s)?;
+            if c.is_empty() && s.starts_with('/') && !self.filelists_loaded {
+                // A path only filelists know: load them, ask again.
+                self.load_filelists()
+                    .map_err(|e| SolveError::Metadata(format!("{e:#}")))?;
+                hidden = self
+                    .apply_visibility(modules, &t.exclude)?
+                    .into_iter()
+                    .collect();
+                c = self.candidates(&s)?;
+            }
+            // dnf skips a group member the transaction excludes (`@core`'s
             // dracut-config-rescue under an image type that excludes it).
             if from_group && !c.is_empty() && c.iter().all(|p| hidden.contains(p)) {
                 warnings.push(format!(
@@ -340,78 +500,93 @@ impl Universe {
         if !missing.is_empty() {
             return Err(SolveError::NoMatch(missing));
         }
+        let mut names_before = std::collections::BTreeSet::new();
+        for &p in earlier {
+            names_before.insert(self.pool.solvable(p)?.name());
+        }
         let mut extra: Vec<Vec<i32>> = vec![];
         loop {
-            let mut job = Queue::new();
+            let mut job = Job::new();
             for dep in INSTALL_ONLY {
-                if self.pool.str2id(dep, false) != 0 {
+                if self.pool.knows(dep) {
                     self.pool
-                        .job_provides(&mut job, solv::JOB_MULTIVERSION, dep);
+                        .job_provides(&mut job, Action::Multiversion, dep)?;
                 }
             }
             for (_, c) in &cands {
-                self.pool
-                    .job_one_of(&mut job, solv::JOB_INSTALL | solv::JOB_FORCEBEST, c);
+                self.pool.job_one_of(&mut job, Action::InstallBest, c)?;
             }
             for c in &extra {
-                self.pool
-                    .job_one_of(&mut job, solv::JOB_INSTALL | solv::JOB_FORCEBEST, c);
+                self.pool.job_one_of(&mut job, Action::InstallBest, c)?;
             }
-            let solved = self.pool.solve(&mut job, req.weak_deps);
+            let solved = self.pool.solve(&job, weak_deps)?;
             if solved.problem_count() > 0 {
                 return Err(SolveError::Unsatisfiable(solved.problems()));
             }
             let ids = solved.installs();
-            let removed: Vec<String> = solved
-                .removals()
-                .into_iter()
-                .map(|p| solved.pool.display(p))
-                .collect();
+            let (mut base, mut chain) = (vec![], vec![]);
+            for p in solved.removals() {
+                let name = solved
+                    .pool
+                    .solvable(p)
+                    .map(|s| s.display())
+                    .unwrap_or_default();
+                if solved.pool.in_chain(p) {
+                    chain.push(name);
+                } else {
+                    base.push(name);
+                }
+            }
             drop(solved);
-            if !removed.is_empty() {
-                return Err(SolveError::ReplacesBase(removed));
+            if !base.is_empty() {
+                return Err(SolveError::ReplacesBase(base));
+            }
+            if !chain.is_empty() {
+                return Err(SolveError::ReplacesEarlier(chain));
             }
             // Conditional group members whose trigger made it in.
-            let names: std::collections::BTreeSet<String> =
-                ids.iter().map(|&p| self.pool.name(p)).collect();
+            let mut names = names_before.clone();
+            for &p in &ids {
+                names.insert(self.pool.solvable(p)?.name());
+            }
             let mut added = false;
-            conditional.retain(|(pkg, trigger)| {
-                if names.contains(trigger) && !names.contains(pkg) {
-                    let sel = self.pool.select(pkg, solv::SEL_NAME);
-                    let c = self.pool.selection_ids(&sel);
+            let mut keep = vec![];
+            for (pkg, trigger) in std::mem::take(&mut conditional) {
+                if names.contains(&trigger) && !names.contains(&pkg) {
+                    let sel = self.pool.select(&pkg, solv::SEL_NAME)?;
+                    let c = self.pool.selection_ids(&sel)?;
                     if !c.is_empty() {
                         extra.push(c);
                         added = true;
                     }
-                    false
                 } else {
-                    true
+                    keep.push((pkg, trigger));
                 }
-            });
+            }
+            conditional = keep;
             if added {
                 continue;
             }
-            let mut out: Vec<Resolved> = ids.iter().map(|&p| self.describe(p)).collect();
-            out.sort();
-            return Ok((out, warnings));
+            return Ok((ids, warnings));
         }
     }
 
-    fn describe(&self, p: i32) -> Resolved {
-        let (epoch, version, release) = split_evr(&self.pool.evr(p));
-        let (checksum_type, checksum) = self.pool.checksum(p).unwrap_or_default();
-        Resolved {
-            name: self.pool.name(p),
+    fn describe(&self, p: i32) -> Result<Resolved, SolvError> {
+        let s = self.pool.solvable(p)?;
+        let (epoch, version, release) = split_evr(&s.evr());
+        let (checksum_type, checksum) = s.checksum().unwrap_or_default();
+        Ok(Resolved {
+            name: s.name(),
             epoch,
             version,
             release,
-            arch: self.pool.arch(p),
-            repo: self.pool.repo_of(p).unwrap_or(0),
-            location: self.pool.location(p).unwrap_or_default(),
+            arch: s.arch(),
+            repo: s.repo().unwrap_or(0),
+            location: s.location().unwrap_or_default(),
             checksum_type,
             checksum,
-            size: self.pool.download_size(p),
-        }
+            size: s.download_size(),
+        })
     }
 }
 
