@@ -135,7 +135,12 @@ fn kernel_release(x: &Path) -> String {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 1, "expected one kernel in {}: {names:?}", dir.display());
+    assert_eq!(
+        names.len(),
+        1,
+        "expected one kernel in {}: {names:?}",
+        dir.display()
+    );
     names.pop().unwrap()
 }
 
