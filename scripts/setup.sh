@@ -30,7 +30,7 @@ bin=$root/target/debug/image-builder
 step "validate + plan of every example manifest"
 n=0
 while IFS= read -r m; do
-  "$bin" -q validate "$m"
+  "$bin" -q validate "$m" > /dev/null
   "$bin" -q plan "$m" > /dev/null
   n=$((n + 1))
 done < <(find manifests -name '*.toml' | sort)
@@ -52,6 +52,8 @@ step "building and booting the fixture qcow2 under enforced Secure Boot"
 image=$(ls "$out"/fixture-qcow2-*.qcow2)
 
 step "done"
+rel() { realpath --relative-to="$root" "$1"; }
+b=$(rel "$bin") o=$(rel "$out") i=$(rel "$image")
 cat >&2 <<EOF
 
 The fixture image booted under Secure Boot (Microsoft keys, shim → GRUB →
@@ -59,10 +61,9 @@ kernel) and reported back:
   $image
   (SBOMs beside it; lock: $out/fixture-qcow2.lock)
 
-Next:
-  $bin verify $image                   # boot it again
-  $bin plan manifests/almalinux-10/cloud.toml          # what a real build decides
-  $bin build --type gce -o $out $out/fixture-qcow2.toml   # the same disk for GCE
-  cp manifests/fixture/oci.toml $out/ && $bin build --arch x86_64 -o $out $out/oci.toml   # a bootc image
-  scripts/test.sh                                      # the whole test suite (~20 min)
+Next, from $root:
+  $b verify $i        # boot it again
+  $b plan manifests/almalinux-10/cloud.toml    # what a real build decides
+  $b build --type gce --verify -o $o $o/fixture-qcow2.toml    # the same disk for GCE
+  scripts/test.sh    # the whole test suite (~20 min on 2 cores)
 EOF
