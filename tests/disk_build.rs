@@ -3,8 +3,9 @@
 //! partition table, every filesystem passing its read-only fsck, the ESP
 //! holding the boot chain and the UUID-finding grub.cfg, BLS entries, the
 //! BIOS core image, qemu-img check of every format, the same bytes from
-//! two builds, and swap plus separate /var and /home filesystems holding
-//! their part of the tree.
+//! two builds, swap plus separate /var and /home filesystems holding
+//! their part of the tree, and the GCE archive (GNU tar, one sparse
+//! `disk.raw` of whole GiB) read back by GNU tar.
 
 mod common;
 
@@ -58,10 +59,21 @@ fn tree(dir: &Path) -> PathBuf {
 }
 
 fn planned(name: &str, cut_disk: bool) -> plan::BuildPlan {
+    planned_as(name, cut_disk, None)
+}
+
+/// The fixture manifest `name`, its one output replaced by `output` (the
+/// `[[output]]` table's body) when given.
+fn planned_as(name: &str, cut_disk: bool, output: Option<&str>) -> plan::BuildPlan {
     let m = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("manifests/fixture")
         .join(name);
-    let text = std::fs::read_to_string(&m).unwrap();
+    let mut text = std::fs::read_to_string(&m).unwrap();
+    if let Some(o) = output {
+        let at = text.find("[[output]]").unwrap();
+        let end = text[at..].find("\n\n").map_or(text.len(), |e| at + e);
+        text.replace_range(at..end, &format!("[[output]]\n{o}"));
+    }
     let text = if cut_disk {
         &text[..text
             .find("[[customizations.disk.partitions]]")
@@ -237,7 +249,7 @@ fn fixture_disk_layout_filesystems_and_boot_chain() {
             copy.display()
         ));
         let out = d.path().join(format!("disk.{ext}"));
-        disk::convert(&copy, fmt, &out).unwrap();
+        disk::convert(&copy, fmt, &out, 1_700_000_000).unwrap();
         // A fixed VHD is raw data plus a footer; qemu-img probes it as raw.
         let want = if fmt == "vhd" { "vpc" } else { fmt };
         let info = sh(&format!(
@@ -409,4 +421,173 @@ fn swap_var_and_home_partitions() {
     ] {
         assert!(fstab.lines().any(|l| l == line), "{line} missing:\n{fstab}");
     }
+}
+
+/// The data extents of a sparse file (SEEK_DATA/SEEK_HOLE).
+fn extents(f: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
+    use std::os::unix::io::AsRawFd;
+    let (fd, mut pos, mut out) = (f.as_raw_fd(), 0i64, vec![]);
+    while (pos as u64) < len {
+        // SAFETY: lseek on a descriptor the caller's File owns.
+        let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+        if data < 0 {
+            break;
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        out.push((data as u64, hole as u64));
+        pos = hole;
+    }
+    out
+}
+
+/// `a` and `b` have the same length and bytes. Only where either has
+/// data is read: elsewhere both are holes, zeros (a byte-wise `cmp` of two
+/// 9 GiB files takes half a minute).
+fn assert_same_sparse(a: &Path, b: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    let len = fa.metadata().unwrap().len();
+    assert_eq!(len, fb.metadata().unwrap().len(), "sizes differ");
+    let mut ranges = extents(&fa, len);
+    ranges.extend(extents(&fb, len));
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    for (start, end) in ranges {
+        let mut at = start;
+        fa.seek(SeekFrom::Start(at)).unwrap();
+        fb.seek(SeekFrom::Start(at)).unwrap();
+        while at < end {
+            let n = ((end - at) as usize).min(ba.len());
+            fa.read_exact(&mut ba[..n]).unwrap();
+            fb.read_exact(&mut bb[..n]).unwrap();
+            assert!(
+                ba[..n] == bb[..n],
+                "{} and {} differ in [{at}, {})",
+                a.display(),
+                b.display(),
+                at + n as u64
+            );
+            at += n as u64;
+        }
+    }
+}
+
+/// The partitions of a disk as `sfdisk --json` lists them: (start, size,
+/// type, name), in sectors.
+fn partitions(raw: &Path) -> (u64, Vec<(u64, u64, String, String)>) {
+    let v: serde_json::Value =
+        serde_json::from_str(&sh(&format!("sfdisk --json {}", raw.display()))).unwrap();
+    let t = &v["partitiontable"];
+    assert_eq!(t["label"], "gpt", "{v}");
+    let parts = t["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["start"].as_u64().unwrap(),
+                p["size"].as_u64().unwrap(),
+                p["type"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    (t["lastlba"].as_u64().unwrap(), parts)
+}
+
+/// `--type gce`: the raw disk rounded up to whole GiB (8200 MiB asked, 9
+/// GiB made: past 8 GiB the tar numbers are base-256), in a gzip'd GNU
+/// tar whose only entry is a sparse `disk.raw`. GNU tar lists and
+/// extracts it; the extracted disk is byte for byte the raw disk, whose
+/// GPT holds the partitions of the same layout as a disk image (root
+/// grown by the rounding). Two archives of one disk are the same bytes.
+#[test]
+fn gce_archive_is_gnu_tar_of_a_whole_gib_disk_raw() {
+    let d = tempfile::tempdir().unwrap();
+    let gce_plan = planned_as(
+        "qcow2.toml",
+        true,
+        Some("type = \"gce\"\nsize = \"8200 MiB\""),
+    );
+    let o = &gce_plan.arches[0].outputs[0];
+    assert!(o.filename.ends_with(".tar.gz"), "{}", o.filename);
+    let gib = 1u64 << 30;
+    assert_eq!(o.disk.as_ref().unwrap().size, 9 * gib);
+    let gd = d.path().join("gce");
+    std::fs::create_dir_all(&gd).unwrap();
+    let gt = tree(&gd);
+    let (raw, _) = build_plan(&gd, &gt, &gce_plan);
+    assert_eq!(std::fs::metadata(&raw).unwrap().len(), 9 * gib);
+
+    // The same layout as a plain disk of the size asked for.
+    let rd = d.path().join("raw");
+    std::fs::create_dir_all(&rd).unwrap();
+    let rt = tree(&rd);
+    let raw_plan = planned_as(
+        "qcow2.toml",
+        true,
+        Some("type = \"raw\"\nsize = \"8200 MiB\""),
+    );
+    let (plain, _) = build_plan(&rd, &rt, &raw_plan);
+    let (_, want) = partitions(&plain);
+    let (last_lba, got) = partitions(&raw);
+    assert_eq!(last_lba, 9 * gib / 512 - 34);
+    assert_eq!(got.len(), want.len());
+    let n = got.len();
+    assert_eq!(got[..n - 1], want[..n - 1], "all but root unchanged");
+    let (g, w) = (&got[n - 1], &want[n - 1]);
+    assert_eq!(
+        (g.0, &g.2, &g.3),
+        (w.0, &w.2, &w.3),
+        "root starts where it did"
+    );
+    assert_eq!(
+        g.1 - w.1,
+        (9 * gib - 8200 * (1 << 20)) / 512,
+        "root takes the rounding"
+    );
+
+    let out = d.path().join("disk.tar.gz");
+    disk::convert(&raw, "gce", &out, 1_700_000_000).unwrap();
+    assert!(raw.exists(), "the raw disk stays for --verify");
+    assert!(!d.path().join("disk.tar.partial").exists());
+    // GNU (oldgnu) header: magic "ustar  \0", type S (sparse), name disk.raw.
+    let mut head = [0u8; 512];
+    std::io::Read::read_exact(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&out).unwrap()),
+        &mut head,
+    )
+    .unwrap();
+    assert_eq!(&head[257..265], b"ustar  \0");
+    assert_eq!(head[156], b'S');
+    assert_eq!(&head[..9], b"disk.raw\0");
+    // GNU tar: exactly one entry, disk.raw, 9 GiB, root-owned, SOURCE_DATE_EPOCH.
+    let list = sh(&format!(
+        "tar --numeric-owner --full-time -tvzf {}",
+        out.display()
+    ));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 1, "{list}");
+    let f: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(f[1], "0/0", "{list}");
+    assert_eq!(f[2], (9 * gib).to_string(), "{list}");
+    assert_eq!(f[3..5].join(" "), "2023-11-14 22:13:20", "{list}");
+    assert_eq!(f[5], "disk.raw", "{list}");
+    let x = d.path().join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    sh(&format!(
+        "TZ=UTC tar -xzf {} -C {}",
+        out.display(),
+        x.display()
+    ));
+    assert_same_sparse(&raw, &x.join("disk.raw"));
+    assert_eq!(partitions(&x.join("disk.raw")).1, got);
+    // Stored sparse: far smaller than the disk.
+    assert!(std::fs::metadata(&out).unwrap().len() < gib / 4);
+    let again = d.path().join("again.tar.gz");
+    disk::convert(&raw, "gce", &again, 1_700_000_000).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
 }

@@ -421,3 +421,81 @@ fn unsigned_and_tampered_packages_are_refused() {
         assert!(!o.status.success(), "dnf installed {name}: {}", text(&o));
     }
 }
+
+/// `versions.json` tells the truth about the build: every pin has the
+/// version it used (the pin itself unless it fell back, with a note
+/// then), the kernel release per arch is the one in kernel-core, and the
+/// boot chain's RPMs carry the versions used. Tests read versions from
+/// here or from the RPMs, never from a constant.
+#[test]
+fn versions_json_records_what_the_fixture_is_made_of() {
+    let fx = fixture_root();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fx.join("versions.json")).unwrap()).unwrap();
+    assert_eq!(v["version"], 1, "{v}");
+    let pins = v["pinned"].as_array().unwrap();
+    assert!(pins.len() >= 9, "{v}");
+    let mut fell_back = false;
+    for p in pins {
+        let (pin, used) = (p["pinned"].as_str().unwrap(), p["used"].as_str().unwrap());
+        assert!(!used.is_empty(), "{p}");
+        assert_eq!(p["fallback"].as_bool().unwrap(), pin != used, "{p}");
+        fell_back |= pin != used;
+    }
+    assert_eq!(v.get("note").is_some(), fell_back, "a fallback is noted");
+    let used = |name: &str| {
+        pins.iter()
+            .find(|p| p["package"] == name)
+            .unwrap_or_else(|| panic!("{name} not in versions.json"))["used"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let repo = fx.join("repos/main/x86_64");
+    let rpm_q = |prefix: &str, fmt: &str| {
+        let f = rpms(&repo)
+            .into_iter()
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(prefix) && n[prefix.len()..].starts_with(|c: char| c.is_ascii_digit())
+            })
+            .unwrap_or_else(|| panic!("no {prefix}* in {}", repo.display()));
+        let o = Command::new("rpm")
+            .args(["-qp", "--nosignature", "--qf", fmt])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // deb2rpm maps epoch:upstream-revision onto E:V-R and keeps the
+    // Debian version as a provide.
+    for (rpm, deb) in [
+        ("grub2-efi-x64-", "grub-efi-amd64-signed:amd64"),
+        ("shim-x64-", "shim-signed:amd64"),
+        ("grub2-pc-", "grub-pc-bin:amd64"),
+    ] {
+        let provides = rpm_q(rpm, "[%{PROVIDES} = %{PROVIDEVERSION}\n]");
+        // A Debian version without a revision becomes release 0.
+        let deb_v = used(deb);
+        let want = if deb_v.contains('-') {
+            format!("= {deb_v}")
+        } else {
+            format!("= {deb_v}-0")
+        };
+        assert!(
+            provides
+                .lines()
+                .any(|l| l.starts_with("debian-version(") && l.ends_with(&want)),
+            "{rpm}: {want} not in\n{provides}"
+        );
+    }
+    let kver = v["kernels"]["x86_64"].as_str().unwrap();
+    let files = rpm_q("kernel-core-", "[%{FILENAMES}\n]");
+    assert!(
+        files
+            .lines()
+            .any(|l| l == format!("/lib/modules/{kver}/vmlinuz")),
+        "kernel-core has no /lib/modules/{kver}/vmlinuz"
+    );
+}

@@ -60,6 +60,9 @@ pub struct Bootable {
     pub arch: &'static crate::distro::Arch,
     pub boot: crate::plan::boot::BootPlan,
     pub keys_dir: Option<PathBuf>,
+    /// The disk to boot when the artifact is an archive holding it (GCE's
+    /// tar.gz): the same raw disk, kept in the work directory.
+    pub disk: Option<PathBuf>,
 }
 
 /// One artifact (an output, across its arches).

@@ -16,6 +16,24 @@ pub(super) const DIR: &str = "usr/lib/bootc/kargs.d";
 /// The file `prepare` writes.
 pub(super) const OURS: &str = "10-image-builder.toml";
 
+/// The file a derived image adds on top of its base's kargs.d: named for
+/// the manifest, after ours (`10-`), so the base's arguments stay (bootc
+/// applies every file, in name order) and a rebuild of the same manifest
+/// replaces its own file.
+pub(super) fn derived_file(manifest: &str) -> String {
+    let safe: String = manifest
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("20-image-builder-{safe}.toml")
+}
+
 /// The kargs.d file for `kargs` (TOML-escaped by the serializer).
 pub(super) fn render(kargs: &[String]) -> Result<String> {
     #[derive(serde::Serialize)]

@@ -328,3 +328,19 @@ pub fn prepare(root: &Path, o: &Options) -> Result<Prepared> {
     touched.apply(sde)?;
     Ok(Prepared { kernel: kver })
 }
+
+/// A derived image (a base image's root with packages added): the
+/// manifest's kernel arguments as their own kargs.d file beside the
+/// base's (`kargs::derived_file`). The rest of the layout is the base's
+/// and is left alone. Returns the file's path in the image.
+pub fn add_kargs(root: &Path, kargs_: &[String], manifest: &str, sde: i64) -> Result<String> {
+    let mut touched = Touched {
+        root: root.to_path_buf(),
+        paths: BTreeSet::new(),
+    };
+    let rel = format!("{}/{}", kargs::DIR, kargs::derived_file(manifest));
+    write(root, &rel, &kargs::render(kargs_)?, &mut touched)?;
+    crate::tree::selinux::label(root).context("labelling kargs.d for SELinux")?;
+    touched.apply(sde)?;
+    Ok(format!("/{rel}"))
+}

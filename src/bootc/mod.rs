@@ -34,7 +34,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::Path;
 
-pub use layout::prepare;
+pub use layout::{add_kargs, prepare};
 
 /// What `prepare` needs besides the tree.
 #[derive(Debug, Clone, Copy)]

@@ -237,6 +237,26 @@ fn rendered_kargs_parse_back_and_pass() {
 }
 
 #[test]
+fn a_derived_image_adds_its_kargs_beside_the_bases() {
+    let t = Tree::bootc();
+    let kargs = vec!["quiet".to_string(), "audit=0".to_string()];
+    let f = add_kargs(t.root(), &kargs, "my derived/img", 1_700_000_000).unwrap();
+    assert_eq!(
+        f,
+        "/usr/lib/bootc/kargs.d/20-image-builder-my_derived_img.toml"
+    );
+    let text = std::fs::read_to_string(t.p(&f[1..])).unwrap();
+    assert_eq!(kargs::validate(&text), Vec::<String>::new());
+    assert!(text.contains("kargs = [\"quiet\", \"audit=0\"]"), "{text}");
+    // The base's file stays, and sorts first.
+    assert!(t.p("usr/lib/bootc/kargs.d/10-console.toml").is_file());
+    let m = std::fs::symlink_metadata(t.p(&f[1..])).unwrap();
+    assert_eq!(m.mtime(), 1_700_000_000);
+    assert_eq!(m.mode() & 0o777, 0o644);
+    assert!(lint(t.root()).unwrap().is_empty());
+}
+
+#[test]
 fn non_utf8_names_and_targets_are_fatal() {
     let t = Tree::bootc();
     t.mkdir("usr/share/x");

@@ -283,7 +283,7 @@ pub fn run(
             .iter()
             .any(|t| t.output.name == p.output && t.output.verify);
         if let (true, Some(b)) = (verify, &p.bootable) {
-            crate::verify::artifact::boot_check(&p.path, b, progress)?;
+            crate::verify::artifact::boot_check(b.disk.as_ref().unwrap_or(&p.path), b, progress)?;
         }
     }
 

@@ -165,6 +165,16 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path) -> Result<Tree> {
             },
         )?;
         crate::report::info(format!("bootc: kernel {}", p.kernel));
+    } else if tp.bootc && !tp.kernel_args.is_empty() {
+        // A derived image keeps its base's layout; the manifest's kernel
+        // arguments still belong in it.
+        let f = crate::bootc::add_kargs(
+            &root,
+            &tp.kernel_args,
+            &t.plan.name,
+            report.source_date_epoch,
+        )?;
+        crate::report::info(format!("bootc: kernel arguments in {f}"));
     }
     Ok(Tree { root, report, base })
 }

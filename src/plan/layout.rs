@@ -319,6 +319,22 @@ pub fn decide(input: &LayoutInput) -> Result<DiskLayout, String> {
     })
 }
 
+/// Grows the disk to a whole number of `unit`s, the growing partition
+/// (root, always last) taking the extra space. Google's image import
+/// takes raw disks of whole GiB only; a layout that already is one is
+/// left as it is.
+pub fn round_up(l: &mut DiskLayout, unit: u64) {
+    let size = l.size.div_ceil(unit) * unit;
+    let extra = size - l.size;
+    if extra == 0 {
+        return;
+    }
+    if let Some(p) = l.partitions.iter_mut().rev().find(|p| p.grow) {
+        p.size += extra;
+        l.size = size;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,5 +520,30 @@ mod tests {
         assert_eq!(roles(&l), [Role::Boot, Role::Root]);
         assert!(l.partitions[0].bootable);
         assert_eq!(l.partitions[0].type_id, "0x83");
+    }
+
+    #[test]
+    fn round_up_grows_root_to_whole_gib() {
+        let fs: Vec<FsRequest> = vec![];
+        for (asked, want) in [
+            (2500 * MIB, 3 * GIB),
+            (3 * GIB, 3 * GIB),
+            (8705 * MIB, 9 * GIB),
+        ] {
+            let mut i = input("x86_64", Firmware::Hybrid, &fs);
+            i.size = Some(Size(asked));
+            let mut l = decide(&i).unwrap();
+            let before = l.clone();
+            round_up(&mut l, GIB);
+            assert_eq!(l.size, want);
+            let (root, rest) = l.partitions.split_last().unwrap();
+            assert_eq!(rest, &before.partitions[..rest.len()]);
+            assert_eq!(root.role, Role::Root);
+            assert_eq!(
+                root.start + root.size + MIB,
+                l.size,
+                "1 MiB kept for the backup GPT"
+            );
+        }
     }
 }

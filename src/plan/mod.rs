@@ -502,6 +502,13 @@ fn output_plan(
                 filesystems: &fs,
                 swap: None,
             })
+            .map(|mut l| {
+                // Google's image import takes whole GiB only.
+                if t == OutputType::Gce {
+                    layout::round_up(&mut l, layout::GIB);
+                }
+                l
+            })
             .map_err(|e| (Some("size"), e))?,
         )
     } else {

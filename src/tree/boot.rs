@@ -32,6 +32,19 @@ pub fn kernels(tree: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// Boot preparation of a package tree for a medium with a /boot (disks,
+/// ISOs): every kernel prepared (`prepare_kernels`). Returns the kernels,
+/// sorted, the newest (the default entry) last. A tree without a kernel
+/// is the package list at fault, and the error says so.
+pub fn prepare(tree: &Path, source_date_epoch: i64) -> Result<Vec<(String, PathBuf)>> {
+    let ks = kernels(tree)?;
+    if ks.is_empty() {
+        bail!("the tree has no kernel (/usr/lib/modules/*/vmlinuz): add the kernel package");
+    }
+    prepare_kernels(tree, &ks, source_date_epoch)?;
+    Ok(ks)
+}
+
 /// Mount points, an empty machine-id (systemd fills it on first boot),
 /// and for each kernel: `modules.dep` when the package did not make it,
 /// the kernel in /boot, and an initramfs made with the tree's dracut.

@@ -75,6 +75,11 @@ pub fn install(root: &Path, pkgs: &[Installed], opts: &Options) -> Result<()> {
     if !opts.onto_existing && std::fs::read_dir(root)?.next().is_some() {
         bail!("{} is not empty", root.display());
     }
+    // A derived image that only customizes its base adds no package, and
+    // rpm refuses an empty transaction: there is nothing to do.
+    if pkgs.is_empty() && opts.onto_existing {
+        return Ok(());
+    }
     let db = super::customize::in_root(root, &opts.dbpath)?;
     std::fs::create_dir_all(&db)?;
     if opts.dbpath == "/usr/lib/sysimage/rpm" && !opts.onto_existing {

@@ -1,10 +1,12 @@
-//! The boot chain inside the tree and on the disk: kernel and initramfs in
-//! /boot, BLS entries, GRUB configuration (BLS-aware `blscfg` for
-//! AlmaLinux's GRUB, explicit menu entries for GRUBs without it), the small
-//! ESP grub.cfg that finds /boot by filesystem UUID, /etc/fstab, and for
-//! BIOS boot GRUB's i386-pc core image in the BIOS boot partition with the
-//! MBR boot code pointing at it (what grub2-install would do, written
-//! directly into the image file).
+//! What a disk adds to a tree's boot preparation: the tree's kernels,
+//! initramfs and BLS entries come from `tree::boot` (shared with bootc
+//! images and ISOs); here is what depends on the disk — /etc/fstab and the
+//! kernel command line naming its filesystem UUIDs, GRUB configuration
+//! (BLS-aware `blscfg` for AlmaLinux's GRUB, explicit menu entries for
+//! GRUBs without it), the small ESP grub.cfg that finds /boot by
+//! filesystem UUID, and for BIOS boot GRUB's i386-pc core image in the
+//! BIOS boot partition with the MBR boot code pointing at it (what
+//! grub2-install would do, written directly into the image file).
 
 use super::{Ids, Input};
 use crate::plan::layout::Partition;
@@ -57,15 +59,13 @@ fn write(tree: &Path, path: &str, text: &str) -> Result<()> {
     std::fs::write(&p, text).with_context(|| format!("writing {path}"))
 }
 
-/// Kernel + initramfs in /boot, fstab, kernel command line, BLS entries,
-/// GRUB configuration. Runs before the tree is split into filesystems.
+/// The tree's boot preparation (`tree::boot`), then fstab, kernel command
+/// line, BLS entries and GRUB configuration for this disk. Runs before the
+/// tree is split into filesystems.
 pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
     let tree = input.tree;
-    let ks = crate::tree::boot::kernels(tree)?;
-    let Some((kver, _)) = ks.last().cloned() else {
-        bail!("the tree has no kernel (/usr/lib/modules/*/vmlinuz): add the kernel package");
-    };
-    crate::tree::boot::prepare_kernels(tree, &ks, input.source_date_epoch)?;
+    let ks = crate::tree::boot::prepare(tree, input.source_date_epoch)?;
+    let kver = ks.last().map(|k| k.0.clone()).unwrap_or_default();
 
     let mut fstab = String::new();
     let _ = writeln!(fstab, "# Written by image-builder.");

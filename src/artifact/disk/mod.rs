@@ -18,6 +18,7 @@ pub mod bootloader;
 pub mod builder;
 pub mod esp;
 pub mod fs;
+pub mod gce;
 pub mod split;
 pub mod table;
 pub mod uki;
@@ -286,11 +287,13 @@ fn swap_page(arch: &Arch) -> u64 {
     }
 }
 
-/// Converts the raw image to `format` at `out` (raw/ami: a copy keeping
-/// holes). Written to a temporary name, renamed at the end.
-pub fn convert(raw: &Path, format: &str, out: &Path) -> Result<()> {
+/// Converts the raw image to `format` at `out` (raw/ami: the raw file
+/// itself, moved; gce: an archive of it, `raw` left in place). Written to
+/// a temporary name, renamed at the end.
+pub fn convert(raw: &Path, format: &str, out: &Path, source_date_epoch: i64) -> Result<()> {
     let tmp = out.with_extension("partial");
     let args: Vec<String> = match format {
+        "gce" => return gce::write(raw, out, source_date_epoch),
         "raw" | "ami" => {
             // Durable before it appears at the output path (qemu-img
             // flushes its own output for the other formats).
