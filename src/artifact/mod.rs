@@ -44,6 +44,43 @@ pub struct Target<'a> {
     pub distro: &'static crate::distro::DistroDef,
 }
 
+impl Target<'_> {
+    /// The SBOM of one arch's tree as this output ships it.
+    pub fn sbom(&self, tree: &Tree) -> Result<sbom::Document> {
+        sbom::from_tree(
+            &tree.report,
+            self.lock,
+            &self.output.filename,
+            &self.plan.distro,
+            &self.arch.arch,
+        )
+    }
+
+    /// The `artifact` event for a file made from one arch's tree;
+    /// `digest` and `tag` for outputs that have them (an OSTree commit).
+    pub fn artifact_event(
+        &self,
+        tree: &Tree,
+        path: &Path,
+        digest: Option<String>,
+        tag: Option<String>,
+    ) -> crate::progress::Event {
+        crate::progress::Event::Artifact {
+            arch: Some(self.arch.arch.clone()),
+            output: self.output.name.clone(),
+            kind: self.output.kind.as_str().to_string(),
+            path: path.to_path_buf(),
+            packages: Some(tree.report.packages.len()),
+            customizations: Some(tree.report.customizations.clone()),
+            selinux_labelled: Some(tree.report.selinux_labelled),
+            source_date_epoch: Some(tree.report.source_date_epoch),
+            digest,
+            tag,
+            arches: None,
+        }
+    }
+}
+
 /// What a builder made that later stages act on.
 pub struct Produced {
     pub output: String,

@@ -3,7 +3,7 @@
 
 use super::{Builder, Produced, Target, Tree};
 use crate::plan::ArtifactPlan;
-use crate::progress::{Event, Progress};
+use crate::progress::Progress;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -16,31 +16,13 @@ impl Builder for TreeOutput {
     fn add(&mut self, t: &Target, tree: Tree, progress: &dyn Progress) -> Result<Vec<Produced>> {
         let o = t.output;
         let out = self.output_dir.join(&o.filename);
-        let sbom = super::sbom::from_tree(
-            &tree.report,
-            t.lock,
-            &o.filename,
-            &t.plan.distro,
-            &t.arch.arch,
-        )?;
+        let sbom = t.sbom(&tree)?;
         match o.artifact {
             ArtifactPlan::Directory => replace_dir(&tree.root, &out, &self.work)?,
             _ => crate::tarball::write(&tree.root, &out, tree.report.source_date_epoch)?,
         }
         super::sbom::write_beside(&out, &sbom)?;
-        progress.event(&Event::Artifact {
-            arch: Some(t.arch.arch.clone()),
-            output: o.name.clone(),
-            kind: o.kind.as_str().to_string(),
-            path: out.clone(),
-            packages: Some(tree.report.packages.len()),
-            customizations: Some(tree.report.customizations.clone()),
-            selinux_labelled: Some(tree.report.selinux_labelled),
-            source_date_epoch: Some(tree.report.source_date_epoch),
-            digest: None,
-            tag: None,
-            arches: None,
-        });
+        progress.event(&t.artifact_event(&tree, &out, None, None));
         Ok(vec![Produced {
             output: o.name.clone(),
             arch: Some(t.arch.arch.clone()),

@@ -31,13 +31,7 @@ impl Builder for DiskBuilder {
             .tempdir_in(&self.work)
             .context("making the disk's work directory")?;
         let out = self.output_dir.join(&o.filename);
-        let sbom = crate::artifact::sbom::from_tree(
-            &tree.report,
-            t.lock,
-            &o.filename,
-            &t.plan.distro,
-            &a.arch,
-        )?;
+        let sbom = t.sbom(&tree)?;
         // Identifiers are seeded by what the disk holds: same lock, same
         // UUIDs.
         let seed = format!(
@@ -97,19 +91,7 @@ impl Builder for DiskBuilder {
             None
         };
         crate::artifact::sbom::write_beside(&out, &sbom)?;
-        progress.event(&Event::Artifact {
-            arch: Some(a.arch.clone()),
-            output: o.name.clone(),
-            kind: o.kind.as_str().to_string(),
-            path: out.clone(),
-            packages: Some(tree.report.packages.len()),
-            customizations: Some(tree.report.customizations.clone()),
-            selinux_labelled: Some(tree.report.selinux_labelled),
-            source_date_epoch: Some(sde),
-            digest: None,
-            tag: None,
-            arches: None,
-        });
+        progress.event(&t.artifact_event(&tree, &out, None, None));
         Ok(vec![Produced {
             output: o.name.clone(),
             arch: Some(a.arch.clone()),

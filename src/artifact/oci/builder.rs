@@ -149,13 +149,7 @@ impl Builder for OciBuilder {
                 ],
             },
         )?;
-        let sbom = crate::artifact::sbom::from_tree(
-            &tree.report,
-            t.lock,
-            &o.filename,
-            &t.plan.distro,
-            &a.arch,
-        )?;
+        let sbom = t.sbom(&tree)?;
         progress.event(&Event::Image {
             arch: a.arch.clone(),
             output: o.name.clone(),

@@ -15,7 +15,7 @@ pub mod sign;
 
 use crate::artifact::{Builder, Produced, Target, Tree};
 use crate::plan::{ArtifactPlan, OstreeParent, OstreePlan};
-use crate::progress::{Event, Progress};
+use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -36,13 +36,7 @@ impl Builder for OstreeBuilder {
             .context("making the commit's work directory")?;
         let out = self.output_dir.join(&o.filename);
         let sde = tree.report.source_date_epoch;
-        let sbom = crate::artifact::sbom::from_tree(
-            &tree.report,
-            t.lock,
-            &o.filename,
-            &t.plan.distro,
-            &a.arch,
-        )?;
+        let sbom = t.sbom(&tree)?;
         let converted = rootfs::convert(&tree.root)?;
         if !converted.var_files_dropped.is_empty() {
             crate::report::info(format!(
@@ -60,19 +54,12 @@ impl Builder for OstreeBuilder {
         let checksum = commit(plan, &tree.root, work.path(), sde, &t.plan.name)?;
         crate::tarball::write(&work.path().join("repo"), &out, sde)?;
         crate::artifact::sbom::write_beside(&out, &sbom)?;
-        progress.event(&Event::Artifact {
-            arch: Some(a.arch.clone()),
-            output: o.name.clone(),
-            kind: o.kind.as_str().to_string(),
-            path: out.clone(),
-            packages: Some(tree.report.packages.len()),
-            customizations: Some(tree.report.customizations.clone()),
-            selinux_labelled: Some(tree.report.selinux_labelled),
-            source_date_epoch: Some(sde),
-            digest: Some(checksum),
-            tag: Some(plan.reference.clone()),
-            arches: None,
-        });
+        progress.event(&t.artifact_event(
+            &tree,
+            &out,
+            Some(checksum),
+            Some(plan.reference.clone()),
+        ));
         Ok(vec![Produced {
             output: o.name.clone(),
             arch: Some(a.arch.clone()),
