@@ -68,6 +68,9 @@ pub(super) fn check(doc: &Document, out: &mut Vec<Diagnostic>) {
 /// The bytes of a `file` script; an error says why it cannot be used.
 pub(crate) fn read_script(p: &std::path::Path) -> Result<Vec<u8>, String> {
     match std::fs::metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("build script {} does not exist", p.display()))
+        }
         Err(e) => return Err(format!("build script {}: {e}", p.display())),
         Ok(m) if !m.is_file() => {
             return Err(format!(
