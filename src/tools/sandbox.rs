@@ -135,6 +135,26 @@ impl Finished {
     }
 }
 
+/// A pipe (read end, write end), both close-on-exec (the child gets
+/// the write end through `Stdio`, which dups it).
+fn pipe() -> Result<(std::fs::File, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("making a pipe");
+    }
+    // SAFETY: pipe2 succeeded, so both are open descriptors that nothing
+    // else owns.
+    let (r, w) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    Ok((std::fs::File::from(r), w))
+}
+
 /// How many lines of output a failure keeps.
 const TAIL_LINES: usize = 30;
 
@@ -160,7 +180,7 @@ pub fn run(
         .collect();
     let line = super::display("unshare", &shown);
     crate::report::debug(format!("run: {line}"));
-    let (reader, writer) = std::io::pipe().context("making a pipe")?;
+    let (reader, writer) = pipe()?;
     let writer2 = writer.try_clone().context("making a pipe")?;
     let mut cmd = Command::new("unshare");
     cmd.args(&args)
