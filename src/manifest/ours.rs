@@ -372,7 +372,8 @@ pub struct Base {
     pub tls_verify: Option<bool>,
 }
 
-/// `[build]`: switches for how the build resolves packages.
+/// `[build]`: switches for how the build resolves packages, and the
+/// scripts it runs in the tree.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
