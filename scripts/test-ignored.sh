@@ -2,7 +2,9 @@
 # The boot tests CI leaves out (one boot per boot path runs in
 # scripts/test.sh; these are the rest of the matrix: a second disk boot,
 # QEMU boots of signed arm64 UKIs and of key-enrolled firmware). Each is
-# `#[ignore = "..."]` in tests/ with its reason and cost. Runs them all,
+# `#[ignore = "..."]` in tests/ with its reason and cost (among them
+# tests/boot_qemu.rs build_script_effects_in_the_guest: a build script's
+# edits seen in the booted guest). Runs them all,
 # or those whose names contain $1.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -87,6 +87,14 @@ pub enum Event {
         seconds: f64,
         report: serde_json::Value,
     },
+    /// A line a build script (`[[build.script]]`) printed, stdout and
+    /// stderr alike, as it came.
+    ScriptOutput {
+        arch: String,
+        output: String,
+        script: String,
+        line: String,
+    },
     /// A line for people (warnings, what was decided).
     Note { message: String },
 }
@@ -144,6 +152,7 @@ impl Event {
             Event::Verified { seconds, .. } => {
                 (false, format!("verified: report after {seconds:.1} s"))
             }
+            Event::ScriptOutput { script, line, .. } => (false, format!("[{script}] {line}")),
             Event::Note { message } => (false, message.clone()),
         })
     }

@@ -6,7 +6,8 @@
 //! - a custom-key image (signed UKI) booting with our keys enrolled, refused
 //!   with only Microsoft's keys, and refused once its UKI is altered;
 //! - the aarch64 image under AAVMF;
-//! - a raw image with swap, /var and /home partitions, all in use in the guest.
+//! - a raw image with swap, /var and /home partitions, all in use in the guest;
+//! - build scripts' effects (a file edited, a unit enabled) in the guest.
 
 mod common;
 
@@ -138,6 +139,58 @@ fn fixture_partitions_swap_and_mounts_in_the_guest() {
         ],
     );
     assert!(o.status.success(), "partitions: {}", text(&o));
+}
+
+/// A build script's effect, seen from the booted guest: the fixture
+/// qcow2 with `manifests/fixture/scripts/brand.sh` (edits the
+/// package-shipped /etc/os-release) and an inline script enabling a unit
+/// the presets leave off. Opt-in (~90 s of build and TCG boot):
+/// `cargo test --test boot_qemu -- --ignored build_script`.
+/// tests/build_scripts.rs checks the same effects in the tree every run.
+#[test]
+#[ignore = "builds and boots a second disk (~90 s); run with --ignored"]
+fn build_script_effects_in_the_guest() {
+    let d = tempfile::tempdir().unwrap();
+    let m = d.path().join("scripted.toml");
+    let body = std::fs::read_to_string(top().join("manifests/fixture/qcow2.toml")).unwrap();
+    let script = top().join("manifests/fixture/scripts/brand.sh");
+    std::fs::write(
+        &m,
+        format!(
+            r#"{body}
+[[build.script]]
+name = "brand"
+file = "{}"
+
+[[build.script]]
+name = "enable"
+run = "systemctl enable systemd-boot-check-no-failures.service"
+
+[[customizations.directories]]
+path = "/etc/image-builder"
+ensure_parents = true
+
+[[customizations.files]]
+path = "/etc/image-builder/report-checks"
+data = "script_brand\tgrep -q 'NAME=.Fixture Scripted.' /etc/os-release\nscript_unit\tsystemctl is-enabled -q systemd-boot-check-no-failures.service\n"
+"#,
+            script.display()
+        ),
+    )
+    .unwrap();
+    let img = build(d.path(), &m);
+    let expect = d.path().join("scripted-expect.toml");
+    std::fs::write(
+        &expect,
+        "[expect]\nchecks = { script_brand = true, script_unit = true }\n",
+    )
+    .unwrap();
+    let o = verify(d.path(), &["--expect", s(&expect), s(&img)]);
+    assert!(
+        o.status.success(),
+        "build scripts in the guest: {}",
+        text(&o)
+    );
 }
 
 /// Offset in bytes of the ESP (partition `n`, 1-based) of a raw image.

@@ -372,7 +372,8 @@ pub struct Base {
     pub tls_verify: Option<bool>,
 }
 
-/// `[build]`: switches for how the build resolves packages.
+/// `[build]`: switches for how the build resolves packages, and the
+/// scripts it runs in the tree.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
@@ -393,4 +394,40 @@ pub struct Build {
     /// Mirror root that replaces the distro repos' server (`--mirror` wins).
     #[serde(default)]
     pub mirror: Option<String>,
+    /// `[[build.script]]`: commands run chrooted in the tree after the
+    /// customizations, in order (the escape hatch: Containerfile `RUN`,
+    /// rpm-ostree `postprocess`, kiwi `config.sh`).
+    #[serde(default, rename = "script", skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<BuildScript>,
+}
+
+/// `[[build.script]]`: one build-time script.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildScript {
+    /// For messages and `plan`; default `script N` (1-based).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The script inline (exactly one of `run` and `file`).
+    #[serde(default)]
+    pub run: Option<String>,
+    /// The script in a file, relative to the manifest's directory.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Absolute path of the interpreter in the tree; default `/bin/sh`.
+    #[serde(default)]
+    pub interpreter: Option<String>,
+    /// Give the script the host's network; default false (a network
+    /// namespace of its own, with nothing in it).
+    #[serde(default)]
+    pub network: Option<bool>,
+}
+
+impl BuildScript {
+    /// The name messages use: `name`, else `script N` (`i` is 0-based).
+    pub fn display_name(&self, i: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("script {}", i + 1))
+    }
 }

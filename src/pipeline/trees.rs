@@ -28,6 +28,9 @@ pub(super) fn key(t: &Target) -> String {
     let own = match &t.output.tree.source {
         // A derived tree holds its base's layout: never shared.
         TreeSource::BaseImage { .. } => t.output.name.clone(),
+        // Build scripts see IMAGE_BUILDER_OUTPUT and may act on it: each
+        // output runs them on a tree of its own.
+        _ if !t.output.tree.scripts.is_empty() => t.output.name.clone(),
         _ => String::new(),
     };
     let pkgs: Vec<&str> = t
@@ -79,7 +82,7 @@ impl Store {
             Some(tr) => tr,
             None => {
                 let dir = self.fresh_dir()?;
-                build(t, rpms, &dir).with_context(|| {
+                build(t, rpms, &dir, progress).with_context(|| {
                     format!("building the {} tree for {}", t.arch.arch, t.output.name)
                 })?
             }
@@ -109,7 +112,7 @@ impl Store {
 }
 
 /// Builds `t`'s tree under `dir`.
-fn build(t: &Target, rpms: &[PathBuf], dir: &Path) -> Result<Tree> {
+fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> Result<Tree> {
     let tp = &t.output.tree;
     let root = dir.join("root");
     let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
@@ -153,6 +156,17 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path) -> Result<Tree> {
         rpmdb: &tp.rpmdb,
         kernel_cmdline: kargs,
         base_created,
+        scripts: &tp.scripts,
+        arch: &t.arch.arch,
+        output: &t.output.name,
+        on_script_line: &|script: &str, line: &str| {
+            progress.event(&Event::ScriptOutput {
+                arch: t.arch.arch.clone(),
+                output: t.output.name.clone(),
+                script: script.to_string(),
+                line: line.to_string(),
+            })
+        },
     })?;
     if tp.bootc && base.is_none() {
         let p = crate::bootc::prepare(

@@ -13,8 +13,10 @@ mod oci_input;
 mod packages;
 pub mod render;
 mod repos;
+pub mod scripts;
 pub mod target;
 
+pub use scripts::ScriptPlan;
 pub use target::{
     ArtifactPlan, Destination, Flags, OciPlan, OstreeParent, OstreePlan, SignerPlan, TreePlan,
     TreeSource,
@@ -543,6 +545,7 @@ fn output_plan(
         kernel_args,
         bootc: matches!(t, OutputType::Oci | OutputType::Ostree),
         customizations: m.customizations.clone(),
+        scripts: scripts::plan(doc, &dir).map_err(|e| (None, e))?,
         manifest_dir: dir.clone(),
     };
     let version = m

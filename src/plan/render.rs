@@ -188,6 +188,17 @@ fn targets(s: &mut String, o: &OutputPlan) {
     if o.boot.is_none() && !t.kernel_args.is_empty() {
         let _ = writeln!(s, "      kargs: {}", t.kernel_args.join(" "));
     }
+    for sc in &t.scripts {
+        let _ = writeln!(
+            s,
+            "      script {:?}: {} via {}, network {}, {}",
+            sc.name,
+            sc.source,
+            sc.interpreter,
+            if sc.network { "on" } else { "off" },
+            sc.digest
+        );
+    }
     match &o.artifact {
         ArtifactPlan::Oci(p) => {
             let _ = writeln!(

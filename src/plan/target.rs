@@ -74,6 +74,10 @@ pub struct TreePlan {
     /// The judged customizations, as the manifest states them.
     #[serde(skip)]
     pub customizations: Option<Customizations>,
+    /// `[[build.script]]`, in order: run chrooted after the
+    /// customizations (their bytes are here; `plan` shows the digests).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<super::ScriptPlan>,
     /// Relative paths in customizations resolve against this.
     #[serde(skip)]
     pub manifest_dir: PathBuf,

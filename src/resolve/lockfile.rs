@@ -44,6 +44,22 @@ pub struct LockedRequest {
     /// The package-set chain, in solving order.
     #[serde(default, rename = "transaction")]
     pub transactions: Vec<LockedTransaction>,
+    /// `[[build.script]]`, in order. Absent (empty) in locks of manifests
+    /// without scripts, so those read and write exactly as before.
+    #[serde(default, rename = "script", skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<LockedScript>,
+}
+
+/// A build script as locked: what it is and the digest of its bytes, so
+/// a changed script makes the lock stale like a changed package list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LockedScript {
+    pub name: String,
+    pub interpreter: String,
+    pub network: bool,
+    /// `sha256:HEX` of the script's bytes.
+    pub digest: String,
 }
 
 /// One package set of the chain, as solved.
@@ -244,6 +260,7 @@ pub fn request_changes(old: &LockedRequest, new: &LockedRequest) -> Vec<String> 
             new.base.as_deref().unwrap_or("none")
         ));
     }
+    out.extend(script_changes(&old.scripts, &new.scripts));
     if old.weak_deps != new.weak_deps {
         out.push(format!(
             "weak dependencies: {} → {}",
@@ -252,6 +269,33 @@ pub fn request_changes(old: &LockedRequest, new: &LockedRequest) -> Vec<String> 
         ));
     }
     out
+}
+
+/// `build scripts changed: …` naming each script added, removed, changed
+/// or moved; None when they are the same, in the same order.
+fn script_changes(old: &[LockedScript], new: &[LockedScript]) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    let find = |v: &[LockedScript], n: &str| v.iter().position(|s| s.name == n);
+    let mut parts = vec![];
+    for (i, s) in new.iter().enumerate() {
+        match find(old, &s.name) {
+            None => parts.push(format!("added {:?}", s.name)),
+            Some(j) if old[j] != *s => parts.push(format!("{:?} changed", s.name)),
+            Some(j) if j != i => parts.push(format!("{:?} moved", s.name)),
+            Some(_) => {}
+        }
+    }
+    for s in old {
+        if find(new, &s.name).is_none() {
+            parts.push(format!("removed {:?}", s.name));
+        }
+    }
+    if parts.is_empty() {
+        parts.push("reordered".into());
+    }
+    Some(format!("build scripts changed: {}", parts.join(", ")))
 }
 
 fn on(b: bool) -> &'static str {
@@ -278,6 +322,7 @@ mod tests {
                     weak_deps: true,
                     repos: vec!["main".into()],
                     base: None,
+                    scripts: vec![],
                     transactions: vec![
                         LockedTransaction {
                             name: "base".into(),
@@ -365,6 +410,49 @@ mod tests {
         assert!(
             c.contains(&"base packages: removed @core".to_string()),
             "{c:?}"
+        );
+    }
+
+    #[test]
+    fn script_changes_are_named_and_old_locks_still_read() {
+        let sc = |name: &str, digest: &str| LockedScript {
+            name: name.into(),
+            interpreter: "/bin/sh".into(),
+            network: false,
+            digest: digest.into(),
+        };
+        let old = sample().targets[0].request.clone();
+        // A lock without scripts writes no `script` key at all.
+        assert!(!sample().to_toml().contains("script"));
+        let mut new = old.clone();
+        new.scripts = vec![sc("a", "sha256:1"), sc("b", "sha256:2")];
+        assert_eq!(
+            request_changes(&old, &new),
+            ["build scripts changed: added \"a\", added \"b\""]
+        );
+        let mut l = sample();
+        l.targets[0].request = new.clone();
+        let t = l.to_toml();
+        assert!(t.contains("[[target.request.script]]"), "{t}");
+        assert_eq!(Lockfile::parse(&t, Path::new("x.lock")).unwrap(), l);
+        let mut changed = new.clone();
+        changed.scripts[1].digest = "sha256:3".into();
+        assert_eq!(
+            request_changes(&new, &changed),
+            ["build scripts changed: \"b\" changed"]
+        );
+        changed.scripts[1].network = true;
+        changed.scripts.swap(0, 1);
+        changed.scripts.remove(1);
+        assert_eq!(
+            request_changes(&new, &changed),
+            ["build scripts changed: \"b\" changed, removed \"a\""]
+        );
+        let mut swapped = new.clone();
+        swapped.scripts.swap(0, 1);
+        assert_eq!(
+            request_changes(&new, &swapped),
+            ["build scripts changed: \"b\" moved, \"a\" moved"]
         );
     }
 

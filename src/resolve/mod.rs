@@ -53,6 +53,17 @@ pub fn request_for(plan: &BuildPlan, a: &ArchPlan, o: &OutputPlan) -> LockedRequ
             .base_image
             .clone()
             .filter(|_| o.kind == crate::manifest::ours::OutputType::Oci),
+        scripts: o
+            .tree
+            .scripts
+            .iter()
+            .map(|s| lockfile::LockedScript {
+                name: s.name.clone(),
+                interpreter: s.interpreter.clone(),
+                network: s.network,
+                digest: s.digest.clone(),
+            })
+            .collect(),
     }
 }
 

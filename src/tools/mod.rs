@@ -5,6 +5,8 @@
 //! and the tail of its stderr, so a failed build says which tool failed
 //! and why without re-running anything.
 
+pub mod sandbox;
+
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! One tree, start to finish: install the fetched packages, apply the
-//! distro's systemd presets, the blueprint customizations, then SELinux
-//! labels (last, so files customizations wrote are labelled too).
+//! distro's systemd presets, the blueprint customizations, the manifest's
+//! build scripts, then SELinux labels (last, so files customizations and
+//! scripts wrote are labelled too).
 
 use super::customize::{self, Env};
 use super::install::{self, Installed};
@@ -10,7 +11,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// What a tree is built from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request<'a> {
     pub root: &'a Path,
     /// Verified package files, in lockfile order.
@@ -28,6 +29,13 @@ pub struct Request<'a> {
     /// left as the base has them, and SOURCE_DATE_EPOCH is never older
     /// than the base (so clamping leaves the base's files untouched).
     pub base_created: Option<i64>,
+    /// `[[build.script]]`, run after the customizations.
+    pub scripts: &'a [crate::plan::ScriptPlan],
+    /// The target's arch and output, for the scripts' environment.
+    pub arch: &'a str,
+    pub output: &'a str,
+    /// `(script name, line)` for each line a build script prints.
+    pub on_script_line: &'a dyn Fn(&str, &str),
 }
 
 /// What was done, for the build report and the SBOM.
@@ -35,6 +43,8 @@ pub struct Request<'a> {
 pub struct Report {
     pub packages: Vec<Installed>,
     pub customizations: Vec<&'static str>,
+    /// Build scripts run, by name.
+    pub scripts: Vec<String>,
     pub selinux_labelled: bool,
     pub source_date_epoch: i64,
 }
@@ -96,12 +106,23 @@ pub fn make(req: &Request) -> Result<Report> {
         Some(c) => customize::apply(&env, c, req.kernel_cmdline)?,
         None => vec![],
     };
-    // Customizations may have opened the rpmdb again (rpm keys).
+    let scripts = super::scripts::run(
+        &super::scripts::Env {
+            root: req.root,
+            source_date_epoch: sde,
+            arch: req.arch,
+            output: req.output,
+            on_line: req.on_script_line,
+        },
+        req.scripts,
+    )?;
+    // Customizations and scripts may have opened the rpmdb again.
     install::tidy_db(&customize::in_root(req.root, dbpath)?)?;
     let selinux_labelled = super::selinux::label(req.root).context("labelling for SELinux")?;
     Ok(Report {
         packages,
         customizations,
+        scripts,
         selinux_labelled,
         source_date_epoch: sde,
     })

@@ -14,10 +14,12 @@
 mod names;
 mod net;
 pub mod pem;
+mod scripts;
 mod text;
 
 pub use names::*;
 pub use net::*;
+pub use scripts::*;
 pub use text::*;
 
 use std::fmt;

@@ -12,12 +12,13 @@
 //! Layout: this file drives and holds the distro, arch, output-selection
 //! and repository checks; `users`, `system`, `content` and `installer`
 //! judge `[customizations]`; `outputs` the output tables, `[boot]` and
-//! `[base]`; `disk` the partition layout.
+//! `[base]`; `disk` the partition layout; `scripts` `[[build.script]]`.
 
 mod content;
 mod disk;
 mod installer;
 mod outputs;
+pub(crate) mod scripts;
 mod system;
 mod users;
 
@@ -310,6 +311,7 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
     outputs::check_boot(doc, distro, &mut out);
     outputs::check_base(doc, &types, &mut out);
     check_repositories(doc, &mut out);
+    scripts::check(doc, &mut out);
 
     if out.is_empty() {
         Ok(distro)

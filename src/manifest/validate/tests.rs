@@ -142,3 +142,66 @@ fn refusals_carry_the_rules_hint() {
         d[0]
     );
 }
+
+#[test]
+fn build_scripts_are_judged_at_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("setup.sh"), "echo hi\n").unwrap();
+    std::fs::create_dir(dir.path().join("adir")).unwrap();
+    let judge = |body: &str| {
+        let doc = parse(
+            &format!("[[output]]\ntype = \"tar\"\n{body}"),
+            &dir.path().join("m.toml"),
+        )
+        .unwrap();
+        match check(&doc, &Selection::default()) {
+            Ok(_) => vec![],
+            Err(d) => d
+                .iter()
+                .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+                .collect::<Vec<_>>(),
+        }
+    };
+    // Valid: a file beside the manifest, inline, an interpreter, names.
+    let ok = judge(
+        "[[build.script]]\nfile = \"setup.sh\"\n\
+         [[build.script]]\nname = \"two\"\nrun = \"true\"\ninterpreter = \"/usr/bin/bash\"\nnetwork = true\n\
+         [[build.script]]\nrun = \"true\"\n",
+    );
+    assert!(ok.is_empty(), "{ok:?}");
+    for (body, want) in [
+        (
+            "[[build.script]]\nrun = \"x\"\nfile = \"setup.sh\"\n",
+            "5:8 give either `run` or `file`, not both",
+        ),
+        (
+            "[[build.script]]\nname = \"n\"\n",
+            "3:1 a build script needs `run` or `file`",
+        ),
+        ("[[build.script]]\nfile = \"missing.sh\"\n", "4:8 build script "),
+        ("[[build.script]]\nfile = \"adir\"\n", "is not a regular file"),
+        (
+            "[[build.script]]\nrun = \"x\"\ninterpreter = \"bash\"\n",
+            "5:15 interpreter \"bash\" is not an absolute path",
+        ),
+        (
+            "[[build.script]]\nname = \"a\"\nrun = \"x\"\n[[build.script]]\nname = \"a\"\nrun = \"y\"\n",
+            "7:8 build.script[0] is also named \"a\"",
+        ),
+        (
+            // A name that takes another script's default.
+            "[[build.script]]\nrun = \"x\"\n[[build.script]]\nname = \"script 1\"\nrun = \"y\"\n",
+            "6:8 build.script[0] is also named \"script 1\"",
+        ),
+        (
+            "[[build.script]]\nname = \"\"\nrun = \"x\"\n",
+            "4:8 a build script's name is empty",
+        ),
+    ] {
+        let got = judge(body);
+        assert!(
+            got.iter().any(|g| g.contains(want)),
+            "{body}: want {want:?}, got {got:?}"
+        );
+    }
+}
