@@ -18,6 +18,7 @@ mod content;
 mod disk;
 mod installer;
 mod outputs;
+pub use outputs::BASE_OUTPUT_PREFIX;
 mod system;
 mod users;
 
