@@ -26,8 +26,10 @@ pub(super) struct Store {
 /// The key two targets share exactly when they get the same tree.
 pub(super) fn key(t: &Target) -> String {
     let own = match &t.output.tree.source {
-        // A derived tree holds its base's layout: never shared.
+        // A derived tree holds its base's layout, and a deployed disk
+        // converts its image in place: never shared.
         TreeSource::BaseImage { .. } => t.output.name.clone(),
+        _ if t.output.deploy.is_some() => t.output.name.clone(),
         _ => String::new(),
     };
     let pkgs: Vec<&str> = t
