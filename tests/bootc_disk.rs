@@ -245,3 +245,87 @@ fn boot_deployed_disk_ms_secure_boot() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// The fixture bootc image pushed to a registry on 127.0.0.1, then a
+/// second manifest deploys it from there (`[base] image = "docker://…"`,
+/// its digest pinned by the lock) and the disk boots through SeaBIOS (BIOS
+/// GRUB from the image's i386-pc modules → the BLS-made menu → ostree=).
+/// Opt-in (~3 min: compose, push, pull, deploy, a TCG boot):
+/// `cargo test --test bootc_disk -- --ignored`.
+#[test]
+#[ignore = "a second build and boot of this path (~3 min); run with --ignored"]
+fn registry_image_deploys_and_boots_seabios() {
+    let env = Env::new();
+    let reg = common::registry::Registry::start();
+    let top = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read_to_string(top.join("manifests/fixture/oci.toml")).unwrap();
+    let body = body.replace(
+        "architectures = [\"x86_64\", \"aarch64\"]",
+        "architectures = [\"x86_64\"]",
+    );
+    let m = env.manifest("oci.toml", &body);
+    let dest = reg.docker_ref("fixture/bootc-deploy:1");
+    let o = env.run(&[
+        "build",
+        "-o",
+        s(&env.path("img")),
+        "--push",
+        &dest,
+        "--tls-verify=false",
+        s(&m),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let origin = format!(
+        "ostree-unverified-registry:{}",
+        dest.trim_start_matches("docker://")
+    );
+    let disk = format!(
+        r#"name = "from-registry"
+distro = "fixture"
+architecture = "x86_64"
+
+[base]
+image = "{dest}"
+tls_verify = false
+
+[customizations]
+hostname = "pulled"
+
+[[customizations.user]]
+name = "tester"
+password = "test"
+
+[customizations.kernel]
+append = "loglevel=4"
+
+[[customizations.files]]
+path = "/etc/image-builder/report-checks"
+data = "sysroot_mounted\tgrep -q ' /sysroot ' /proc/mounts\norigin_names_image\tgrep -qx 'container-image-reference={origin}' /sysroot/ostree/deploy/default/deploy/*.origin\n"
+
+[[output]]
+type = "qcow2"
+size = "2 GiB"
+"#
+    );
+    let m = env.manifest("disk.toml", &disk);
+    let out = env.path("out");
+    let o = env.run(&["build", "-o", s(&out), s(&m)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lock = std::fs::read_to_string(env.path("disk.lock")).unwrap();
+    assert!(lock.contains("digest = \"sha256:"), "{lock}");
+    let expect = env.manifest(
+        "expect.toml",
+        "[expect]\nhostname = \"pulled\"\nusers = [\"tester\"]\ncmdline_contains = [\"ostree=\", \"loglevel=4\"]\nchecks = { sysroot_mounted = true, origin_names_image = true }\n",
+    );
+    let o = env.run(&[
+        "verify",
+        "--timeout",
+        "240",
+        "--firmware",
+        "bios",
+        "--expect",
+        s(&expect),
+        s(&out.join("from-registry-x86_64.qcow2")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
