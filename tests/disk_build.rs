@@ -120,6 +120,7 @@ fn build_plan(dir: &Path, t: &Path, p: &plan::BuildPlan) -> (PathBuf, disk::Repo
             source_date_epoch: 1_700_000_000,
             work: &work,
             signer: None,
+            deploy: None,
         },
         &raw,
     )

@@ -32,6 +32,8 @@ pub struct Tree {
 /// The base image under a derived tree and the layout holding its blobs.
 pub struct BaseTree {
     pub image: oci::BaseImage,
+    /// The image's manifest digest (this arch's).
+    pub digest: String,
     pub layout: crate::oci::layout::Layout,
 }
 

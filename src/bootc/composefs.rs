@@ -2,7 +2,9 @@
 //! a GLib key file): composefs on, so the deployed root is a verified,
 //! read-only composefs mount rather than a plain hardlink farm. `prepare`
 //! merges `[composefs] enabled = true` into whatever the tree's ostree
-//! package shipped; the `baseimage-composefs` lint warns when it is off.
+//! package shipped (`enabled = false` for a distro whose libostree has no
+//! composefs, `composefs = false` in its definition: the fixture's); the
+//! `baseimage-composefs` lint warns when it is off.
 
 use super::rules::lstat;
 use anyhow::{Context, Result};
@@ -53,12 +55,23 @@ pub(super) fn enabled(text: &str) -> Option<&str> {
 /// `existing` (the tree's file, if any) with composefs enabled; other
 /// groups and keys kept as they were.
 pub(super) fn merge(existing: Option<&str>) -> String {
-    let Some(text) = existing else {
-        return "[composefs]\nenabled = true\n".to_string();
-    };
-    if enabled(text).is_some_and(|v| KEEP.contains(&v)) {
-        return text.to_string();
+    if existing
+        .and_then(enabled)
+        .is_some_and(|v| KEEP.contains(&v))
+    {
+        return existing.unwrap_or_default().to_string();
     }
+    set_enabled(existing, "true")
+}
+
+/// `existing` with `[composefs] enabled = VALUE`, other groups and keys
+/// kept. `false` is for distros whose libostree has no composefs (the
+/// fixture's Debian 2022.7): its prepare-root.conf must not ask for it.
+pub(super) fn set_enabled(existing: Option<&str>, value: &str) -> String {
+    let set_line = format!("enabled = {value}\n");
+    let Some(text) = existing else {
+        return format!("[composefs]\n{set_line}");
+    };
     let mut out = String::new();
     let mut in_group = false;
     let mut seen_group = false;
@@ -66,7 +79,7 @@ pub(super) fn merge(existing: Option<&str>) -> String {
     for line in text.lines() {
         if let Some(g) = group(line) {
             if in_group && !set {
-                out.push_str("enabled = true\n");
+                out.push_str(&set_line);
                 set = true;
             }
             in_group = g == "composefs";
@@ -77,7 +90,7 @@ pub(super) fn merge(existing: Option<&str>) -> String {
         }
         if in_group && matches!(key_value(line), Some(("enabled", _))) {
             if !set {
-                out.push_str("enabled = true\n");
+                out.push_str(&set_line);
                 set = true;
             }
             continue;
@@ -86,12 +99,13 @@ pub(super) fn merge(existing: Option<&str>) -> String {
         out.push('\n');
     }
     if in_group && !set {
-        out.push_str("enabled = true\n");
+        out.push_str(&set_line);
     } else if !seen_group {
         if !out.is_empty() && !out.ends_with("\n\n") {
             out.push('\n');
         }
-        out.push_str("[composefs]\nenabled = true\n");
+        out.push_str("[composefs]\n");
+        out.push_str(&set_line);
     }
     out
 }

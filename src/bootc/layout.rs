@@ -293,7 +293,11 @@ pub fn prepare(root: &Path, o: &Options) -> Result<Prepared> {
     write(
         root,
         composefs::CONF,
-        &composefs::merge(existing.as_deref()),
+        &if o.distro.composefs {
+            composefs::merge(existing.as_deref())
+        } else {
+            composefs::set_enabled(existing.as_deref(), "false")
+        },
         t,
     )?;
 

@@ -42,6 +42,11 @@ pub struct DistroDef {
     /// grub.cfg gets one menuentry per BLS entry instead.
     #[serde(default = "yes")]
     pub grub_blscfg: bool,
+    /// Whether the distro's libostree mounts deployments through
+    /// composefs (bootc images enable it in prepare-root.conf). Debian's
+    /// 2022.7, the fixture's, has none.
+    #[serde(default = "yes")]
+    pub composefs: bool,
     /// Root filesystem type of the default disk layout.
     pub default_fs: String,
     /// rpm database backend the distro's rpm reads: `bdb` (EL8) or `sqlite`.

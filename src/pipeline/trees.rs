@@ -26,11 +26,13 @@ pub(super) struct Store {
 /// The key two targets share exactly when they get the same tree.
 pub(super) fn key(t: &Target) -> String {
     let own = match &t.output.tree.source {
-        // A derived tree holds its base's layout: never shared.
+        // A derived tree holds its base's layout, and a deployed disk
+        // converts its image in place: never shared.
         TreeSource::BaseImage { .. } => t.output.name.clone(),
         // Build scripts see IMAGE_BUILDER_OUTPUT and may act on it: each
         // output runs them on a tree of its own.
         _ if !t.output.tree.scripts.is_empty() => t.output.name.clone(),
+        _ if t.output.deploy.is_some() => t.output.name.clone(),
         _ => String::new(),
     };
     let pkgs: Vec<&str> = t
@@ -138,12 +140,42 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
                 &root,
             )
             .with_context(|| format!("reading the base image {reference}"))?;
-            Some(BaseTree { image, layout })
+            Some(BaseTree {
+                image,
+                layout,
+                digest: locked.digest.clone(),
+            })
+        }
+        TreeSource::Output { name } if t.output.deploy.is_some() => {
+            Some(own_image(t, name, dir, &root).with_context(|| {
+                format!("reading the bootc image output {name} built in this run")
+            })?)
         }
         TreeSource::Output { name } => {
-            bail!("trees made from another output ({name}) have not landed yet")
+            bail!("trees made from another output ({name}) are only deployed to disks")
         }
     };
+    // A disk deployed from a bootc image takes the image as it is: no
+    // packages, and the customizations go to the deployment (see
+    // `artifact::disk::deploy`).
+    if t.output.deploy.is_some() {
+        let base = base.context("a deployed disk has no image")?;
+        let created = created_epoch(&base.image.config);
+        let sde = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => crate::tree::make::source_date_epoch(&[])?,
+            _ => created,
+        };
+        return Ok(Tree {
+            root,
+            report: crate::tree::make::Report {
+                packages: vec![],
+                customizations: vec![],
+                selinux_labelled: false,
+                source_date_epoch: sde,
+            },
+            base: Some(base),
+        });
+    }
     let base_created = base.as_ref().map(|b| created_epoch(&b.image.config));
     let kargs: &[String] = if tp.bootc { &[] } else { &tp.kernel_args };
     let report = crate::tree::make::make(&crate::tree::make::Request {
@@ -191,6 +223,46 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
         crate::report::info(format!("bootc: kernel arguments in {f}"));
     }
     Ok(Tree { root, report, base })
+}
+
+/// The image another output of this run wrote (its OCI archive in the
+/// output directory), this arch's manifest unpacked into `root`.
+fn own_image(t: &Target, name: &str, dir: &Path, root: &Path) -> Result<BaseTree> {
+    let o = t
+        .arch
+        .outputs
+        .iter()
+        .find(|o| o.name == name)
+        .with_context(|| format!("this run builds no output {name}"))?;
+    let path = o
+        .destinations
+        .iter()
+        .find_map(|d| match d {
+            crate::plan::Destination::File { path } => Some(path.clone()),
+            _ => None,
+        })
+        .with_context(|| format!("output {name} is written to no file"))?;
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let src = reference::parse(&format!("oci-archive:{}", path.display()))?;
+    let layout = crate::oci::layout::Layout::create(&dir.join("base"))?;
+    registry::pull(
+        &src,
+        layout.dir(),
+        "image",
+        &registry::Options {
+            tls_verify: true,
+            authfile: None,
+        },
+    )?;
+    let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
+    let top = layout.resolve("image")?;
+    let d = crate::artifact::oci::select(&layout, &top, &crate::artifact::oci::platform(arch))?;
+    let image = crate::artifact::oci::unpack(&layout, &d, root)?;
+    Ok(BaseTree {
+        image,
+        layout,
+        digest: d.digest,
+    })
 }
 
 /// Pulls the locked base image into `layout` and unpacks this arch's

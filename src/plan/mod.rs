@@ -7,6 +7,7 @@
 
 pub mod boot;
 pub mod custom;
+pub mod deploy;
 pub mod layout;
 pub mod mirror;
 mod oci_input;
@@ -158,6 +159,10 @@ pub struct OutputPlan {
     /// Outputs of this manifest that must be built first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// A disk made from a bootc image: the OSTree deployment its root
+    /// holds (see `deploy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<deploy::DeployPlan>,
 }
 
 /// What a target installs: a chain of package sets, solved in order, each
@@ -518,13 +523,29 @@ fn output_plan(
     };
     let boot = boot::plan(doc, distro, ar, t, firmware);
     let dir = target::manifest_dir(doc);
-    let source = match &m.base {
-        Some(b) => TreeSource::BaseImage {
+    let source = match (&m.base, deploy::own_output(doc)) {
+        // `output:NAME`: that bootc output composes from packages, and the
+        // disks deploy what it built.
+        (Some(_), Some(_)) if t == OutputType::Oci => TreeSource::Packages,
+        (Some(_), Some(name)) => TreeSource::Output {
+            name: name.to_string(),
+        },
+        (Some(b), None) => TreeSource::BaseImage {
             reference: b.image.clone(),
             tls_verify: b.tls_verify.unwrap_or(true),
         },
-        None => TreeSource::Packages,
+        (None, _) => TreeSource::Packages,
     };
+    let archive_of = |n: &str| {
+        m.output.iter().find(|o| o.name() == n).map(|o| {
+            let f = o
+                .filename
+                .clone()
+                .unwrap_or_else(|| format!("{base}.{}", o.kind.extension()));
+            flags.output_dir.join(f).display().to_string()
+        })
+    };
+    let deploy = deploy::plan(doc, t, flags, &archive_of).map_err(|e| (None, e))?;
     let kernel_args = if matches!(t, OutputType::Oci | OutputType::Ostree) {
         boot::manifest_kernel_args(m)
     } else if t.is_bootable() {
@@ -608,6 +629,7 @@ fn output_plan(
         artifact,
         destinations,
         depends_on,
+        deploy,
     })
 }
 

@@ -43,7 +43,13 @@ pub(super) fn check(doc: &Document, out: &mut Vec<Diagnostic>) {
             reference(doc, path, "reference", r, out);
         }
     }
-    if let Some(b) = &m.base {
+    // `output:NAME` names an output of this manifest (judged by
+    // `manifest::validate`), not an image reference.
+    let own_output = |b: &crate::manifest::ours::Base| {
+        b.image
+            .starts_with(crate::manifest::validate::BASE_OUTPUT_PREFIX)
+    };
+    if let Some(b) = m.base.as_ref().filter(|b| !own_output(b)) {
         reference(
             doc,
             vec!["base".into(), "image".into()],

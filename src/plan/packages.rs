@@ -38,7 +38,14 @@ pub(super) fn package_plan(
     let m = &doc.manifest;
     // Deriving from a bootc base: the base already has the distro's
     // sets, kernel and boot chain; only what the manifest adds is asked.
-    let derive = t == OutputType::Oci && m.base.is_some();
+    // A disk from a bootc image deploys the image as it is: it installs
+    // nothing (the manifest's packages, if any, go into the bootc output
+    // `[base] image = "output:NAME"` names).
+    if t.is_disk() && m.base.is_some() {
+        return Ok(PackagePlan::default());
+    }
+    let derive =
+        t == OutputType::Oci && m.base.is_some() && super::deploy::own_output(doc).is_none();
     let minimal = m.minimal.unwrap_or(false);
     let distro_sets = m
         .build

@@ -178,7 +178,7 @@ fn targets(s: &mut String, o: &OutputPlan) {
     let source = match &t.source {
         TreeSource::Packages => "packages".to_string(),
         TreeSource::BaseImage { reference, .. } => format!("base image {reference}"),
-        TreeSource::Output { name } => format!("the tree of output {name}"),
+        TreeSource::Output { name } => format!("the bootc image of output {name}"),
     };
     let _ = writeln!(
         s,
@@ -253,6 +253,13 @@ fn targets(s: &mut String, o: &OutputPlan) {
                 let _ = writeln!(s, "    → push {reference}{signed}");
             }
         }
+    }
+    if let Some(d) = &o.deploy {
+        let _ = writeln!(
+            s,
+            "    deploy: OSTree stateroot {}, origin {}",
+            d.stateroot, d.origin
+        );
     }
     if !o.depends_on.is_empty() {
         let _ = writeln!(s, "    after: {}", o.depends_on.join(", "));

@@ -49,10 +49,12 @@ pub fn request_for(plan: &BuildPlan, a: &ArchPlan, o: &OutputPlan) -> LockedRequ
         modules: o.packages.modules.clone(),
         weak_deps: plan.weak_deps,
         repos: a.repos.iter().map(|r| r.id.clone()).collect(),
+        // Derived images and disks deployed from a base pin its digest;
+        // `output:NAME` is built in the run, not locked.
         base: plan
             .base_image
             .clone()
-            .filter(|_| o.kind == crate::manifest::ours::OutputType::Oci),
+            .filter(|_| matches!(o.tree.source, crate::plan::TreeSource::BaseImage { .. })),
         scripts: o
             .tree
             .scripts

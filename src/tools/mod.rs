@@ -12,6 +12,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub mod ostree;
+
 /// How many bytes of stderr a failure message keeps.
 const STDERR_TAIL: usize = 2000;
 

@@ -11,9 +11,10 @@
 //!
 //! The root partition is the one with the Discoverable Partitions root
 //! type of the arch, else the largest Linux data partition; it must look
-//! like a root filesystem (`etc/os-release` or `usr/lib/os-release`). LVM
-//! roots and ostree deployments are not handled (their `/etc` is not the
-//! partition's top directory).
+//! like a root filesystem (`etc/os-release` or `usr/lib/os-release`), or
+//! hold one OSTree deployment (a disk made from a bootc image), whose
+//! directory then takes the unit: its `/etc` is what boots. LVM roots are
+//! not handled.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Component, Path, PathBuf};
@@ -180,6 +181,33 @@ pub fn write_unit(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The one deployment of an OSTree sysroot
+/// (`ostree/deploy/STATEROOT/deploy/CSUM.N`) at `root`, if it is one.
+pub fn ostree_deployment(root: &Path) -> Result<Option<PathBuf>> {
+    let deploy = root.join("ostree/deploy");
+    if !deploy.is_dir() || deploy.is_symlink() {
+        return Ok(None);
+    }
+    let mut found = vec![];
+    for st in std::fs::read_dir(&deploy)? {
+        let d = st?.path().join("deploy");
+        if !d.is_dir() {
+            continue;
+        }
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                found.push(e.path());
+            }
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        n => bail!("the OSTree sysroot has {n} deployments; the report unit goes into exactly one"),
+    }
+}
+
 /// The sector size and partitions of a raw disk image; none when it has
 /// no table.
 fn partitions(raw: &Path) -> Result<(u64, Vec<Part>)> {
@@ -257,10 +285,11 @@ pub fn prepare(
     // XFS refuses a second filesystem with a UUID already mounted.
     let opts = if fstype == "xfs" { "nouuid" } else { "" };
     let m = Mount::new(&dev, &dir, opts)?;
-    if !dir.join("etc/os-release").exists() && !dir.join("usr/lib/os-release").exists() {
+    let target = ostree_deployment(&dir)?.unwrap_or_else(|| dir.clone());
+    if !target.join("etc/os-release").exists() && !target.join("usr/lib/os-release").exists() {
         bail!("partition {n} ({fstype}) has no os-release: not a root filesystem");
     }
-    write_unit(m.path()).context("writing the report unit")?;
+    write_unit(&target).context("writing the report unit")?;
     m.release()?;
     lo.release()?;
     Ok(Some(copy))
@@ -351,6 +380,22 @@ mod tests {
         );
         assert!(resolve_in_root(r, "/../f").is_err());
         assert!(resolve_in_root(r, "/").is_err());
+    }
+
+    #[test]
+    fn the_one_ostree_deployment_takes_the_unit() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(ostree_deployment(d.path()).unwrap(), None);
+        let dep = d.path().join("ostree/deploy/default/deploy/abc.0");
+        std::fs::create_dir_all(&dep).unwrap();
+        std::fs::write(
+            d.path().join("ostree/deploy/default/deploy/abc.0.origin"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(ostree_deployment(d.path()).unwrap(), Some(dep));
+        std::fs::create_dir_all(d.path().join("ostree/deploy/other/deploy/def.0")).unwrap();
+        assert!(ostree_deployment(d.path()).is_err());
     }
 
     #[test]

@@ -210,12 +210,13 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
 /// pointing at it.
 pub fn install_bios(
     input: &Input,
+    grub_tree: &Path,
     disk: &Path,
     bb: &Partition,
     u: &Uuids,
     grub_dir: &str,
 ) -> Result<()> {
-    let moddir = input.tree.join("usr/lib/grub/i386-pc");
+    let moddir = grub_tree.join("usr/lib/grub/i386-pc");
     if !moddir.join("boot.img").is_file() {
         bail!("BIOS boot needs GRUB's i386-pc modules in the tree (/usr/lib/grub/i386-pc): add grub2-pc");
     }

@@ -25,6 +25,9 @@ impl Builder for DiskBuilder {
                 o.name
             );
         };
+        if let Some(d) = &o.deploy {
+            return super::deploy::add(&self.output_dir, &self.work, t, tree, d, progress);
+        }
         let arch = crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
         let work = tempfile::Builder::new()
             .prefix("disk.")
@@ -63,6 +66,7 @@ impl Builder for DiskBuilder {
                 source_date_epoch: sde,
                 work: work.path(),
                 signer: signer.as_ref(),
+                deploy: None,
             },
             &raw,
         )?;

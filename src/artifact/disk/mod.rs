@@ -16,6 +16,7 @@
 
 pub mod bootloader;
 pub mod builder;
+pub mod deploy;
 pub mod esp;
 pub mod fs;
 pub mod gce;
@@ -45,6 +46,9 @@ pub struct Input<'a> {
     pub work: &'a Path,
     /// The db key for `secureboot = "custom"` (a signed UKI boots).
     pub signer: Option<&'a crate::secureboot::keys::Signer>,
+    /// A disk deployed from a bootc image: `tree` is the (empty) sysroot
+    /// and this is what goes into it (see `deploy`).
+    pub deploy: Option<&'a deploy::DeployInput<'a>>,
 }
 
 /// What the disk holds, for reports and tests.
@@ -157,7 +161,13 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
         esp: esp_part.map(|_| format!("{:08X}", ids.u32("fs:esp"))),
         extra: fstab_extra,
     };
-    let prepared = bootloader::prepare_tree(input, &uuids, &ids)?;
+    let (prepared, grub_tree) = match input.deploy {
+        Some(d) => deploy::prepare(input, d, &uuids, &ids)?,
+        None => (
+            bootloader::prepare_tree(input, &uuids, &ids)?,
+            input.tree.to_path_buf(),
+        ),
+    };
     if input.boot.uki {
         let signer = input
             .signer
@@ -265,7 +275,7 @@ pub fn build_raw(input: &Input, out: &Path) -> Result<Report> {
         } else {
             "/boot/grub2"
         };
-        bootloader::install_bios(input, out, bb, &uuids, grub_dir)?;
+        bootloader::install_bios(input, &grub_tree, out, bb, &uuids, grub_dir)?;
     }
     Ok(Report {
         kernel: prepared.kver,

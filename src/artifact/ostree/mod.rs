@@ -12,6 +12,7 @@
 pub mod repo;
 pub mod rootfs;
 pub mod sign;
+pub mod sysroot;
 
 use crate::artifact::{Builder, Produced, Target, Tree};
 use crate::plan::{ArtifactPlan, OstreeParent, OstreePlan};

@@ -19,6 +19,7 @@ mod disk;
 mod installer;
 mod outputs;
 pub(crate) mod scripts;
+pub use outputs::BASE_OUTPUT_PREFIX;
 mod system;
 mod users;
 

@@ -114,39 +114,108 @@ fn oci_options(doc: &Document, i: usize, o: &OciOptions, out: &mut Vec<Diagnosti
     }
 }
 
-/// `[base]` derives a bootc image from another: only the OCI output can
-/// take it today (a disk from `[base]` needs the bootc-to-disk step, a
-/// later issue), so every other selected type is refused at `[base]`.
+/// `[base]` names a bootc image: an `oci` (bootc) output derives from it,
+/// a disk output deploys it into an OSTree sysroot (`bootc install
+/// to-filesystem`'s layout). `output:NAME` names the bootc output of this
+/// manifest, composed from packages in the same run. Everything else is
+/// refused here, at the output it is about, with what to do instead.
 pub(super) fn check_base(
     doc: &Document,
     types: &[(Vec<Seg>, OutputType)],
     out: &mut Vec<Diagnostic>,
 ) {
-    if doc.manifest.base.is_none() {
+    let Some(base) = &doc.manifest.base else {
         return;
-    }
-    for (p, t) in types {
-        if *t == OutputType::Oci {
-            continue;
+    };
+    let m = &doc.manifest;
+    let own = base.image.strip_prefix(BASE_OUTPUT_PREFIX);
+    if let Some(name) = own {
+        let named = m.output.iter().find(|o| o.name() == name);
+        match named {
+            Some(o) if o.kind == OutputType::Oci => {}
+            Some(o) => out.push(doc.diag(
+                &keys!["base", "image"],
+                format!(
+                    "[base] image {:?} names the {} output {name:?}; a disk deploys a bootc image, so it must name a bootc (oci) output",
+                    base.image, o.kind
+                ),
+            )),
+            None => {
+                let names: Vec<String> = m
+                    .output
+                    .iter()
+                    .filter(|o| o.kind == OutputType::Oci)
+                    .map(|o| o.name())
+                    .collect();
+                out.push(
+                    doc.diag(
+                        &keys!["base", "image"],
+                        format!("[base] image {:?}: this manifest has no output named {name:?}", base.image),
+                    )
+                    .hint(if names.is_empty() {
+                        "add an [[output]] with type = \"bootc\" and name it".to_string()
+                    } else {
+                        format!("bootc outputs here: {}", names.join(", "))
+                    }),
+                )
+            }
         }
+    }
+    let adds = !m.packages.is_empty() || !m.groups.is_empty() || !m.modules.is_empty();
+    for (p, t) in types {
         let at = if p.is_empty() {
             keys!["base"].to_vec()
         } else {
             p.clone()
         };
+        if *t == OutputType::Oci {
+            // With `output:NAME` the named output is the composed image;
+            // another bootc output cannot derive from it in the same run.
+            if let Some(name) = own {
+                let this = p
+                    .get(1)
+                    .and_then(|s| match s {
+                        Seg::Index(i) => m.output.get(*i),
+                        _ => None,
+                    })
+                    .map(|o| o.name());
+                if this.as_deref() != Some(name) {
+                    out.push(doc.diag(
+                        &at,
+                        format!("[base] image = \"output:{name}\" makes {name} the bootc image disks deploy; a second bootc output cannot derive from it in the same run"),
+                    ).hint("build the derived image in its own manifest with [base] image = the first one's reference"));
+                }
+            }
+            continue;
+        }
+        if t.is_disk() {
+            if adds && own.is_none() {
+                out.push(
+                    doc.diag(
+                        &at,
+                        format!("a {t} output deploys the [base] image as it is, and this manifest adds packages to it"),
+                    )
+                    .hint("derive the image first: a bootc output with these packages, and [base] image = \"output:NAME\" naming it, so the disk deploys the derived image"),
+                );
+            }
+            continue;
+        }
         out.push(
             doc.diag(
                 &at,
                 format!(
-                    "[base] derives a bootc image, and the {t} output cannot be built from one yet"
+                    "[base] names a bootc image, and the {t} output cannot be built from one yet (bootc outputs derive from it, disk outputs deploy it)"
                 ),
             )
             .hint(
-                "build type = \"oci\" (bootc) from [base], or drop [base] to compose from packages",
+                "build type = \"bootc\" or a disk type (qcow2, raw, vmdk, vhd, ami, gce) from [base], or drop [base] to compose from packages",
             ),
         );
     }
 }
+
+/// `[base] image = "output:NAME"`: the bootc output NAME of this manifest.
+pub const BASE_OUTPUT_PREFIX: &str = "output:";
 
 pub(super) fn check_boot(doc: &Document, distro: &DistroDef, out: &mut Vec<Diagnostic>) {
     let m = &doc.manifest;
