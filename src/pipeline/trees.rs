@@ -170,6 +170,7 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
             report: crate::tree::make::Report {
                 packages: vec![],
                 customizations: vec![],
+                scripts: vec![],
                 selinux_labelled: false,
                 source_date_epoch: sde,
             },

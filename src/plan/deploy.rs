@@ -83,6 +83,14 @@ pub fn plan(
     if let Some(c) = &m.customizations {
         refuse_customizations(c, t)?;
     }
+    let scripts = m.build.as_ref().is_some_and(|b| !b.scripts.is_empty());
+    if scripts && own_output(doc).is_none() {
+        // A deployment runs nothing in the image; with `output:NAME` the
+        // scripts run in that bootc output's tree and so reach the disk.
+        return Err(format!(
+            "a {t} output deploys a bootc image as it is, and [[build.script]] would not run in it; build the image in this manifest (a bootc output, and [base] image = \"output:NAME\") so the scripts run in its tree"
+        ));
+    }
     let origin = match own_output(doc) {
         None => origin_for(&base.image),
         Some(name) => {

@@ -84,16 +84,7 @@ impl Builder for DiskBuilder {
         progress.event(&Event::Note {
             message: format!("disk: kernel {}, root UUID {}", disk.kernel, disk.root_uuid),
         });
-        super::convert(&raw, format, &out, sde)?;
-        // A GCE archive is not a disk QEMU boots: `--verify` boots the raw
-        // disk inside it, kept until the pipeline ends.
-        let disk_to_boot = if raw.exists() && format == "gce" {
-            let keep = self.work.join(format!("{}.disk.raw", o.filename));
-            std::fs::rename(&raw, &keep).with_context(|| format!("keeping {}", keep.display()))?;
-            Some(keep)
-        } else {
-            None
-        };
+        let disk_to_boot = super::finish(&raw, format, &out, sde, &self.work)?;
         crate::artifact::sbom::write_beside(&out, &sbom)?;
         progress.event(&t.artifact_event(&tree, &out, None, None));
         Ok(vec![Produced {

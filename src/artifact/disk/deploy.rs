@@ -107,7 +107,7 @@ pub fn add(
             plan.origin, base.digest, disk.kernel, disk.root_uuid
         ),
     });
-    super::convert(&raw, format, &out)?;
+    let disk_to_boot = super::finish(&raw, format, &out, sde, work_root)?;
     let customizations = tp
         .customizations
         .as_ref()
@@ -134,6 +134,7 @@ pub fn add(
             arch,
             boot: boot.clone(),
             keys_dir: None,
+            disk: disk_to_boot,
         }),
         image: None,
     }])

@@ -297,6 +297,27 @@ fn swap_page(arch: &Arch) -> u64 {
     }
 }
 
+/// Converts the raw image into the artifact at `out` and returns the disk
+/// `--verify` boots when it is not the artifact itself: a GCE archive is
+/// not a disk QEMU boots, so the raw disk inside it is kept in `work`
+/// until the pipeline ends.
+pub fn finish(
+    raw: &Path,
+    format: &str,
+    out: &Path,
+    source_date_epoch: i64,
+    work: &Path,
+) -> Result<Option<std::path::PathBuf>> {
+    convert(raw, format, out, source_date_epoch)?;
+    if raw.exists() && format == "gce" {
+        let name = out.file_name().unwrap_or_default().to_string_lossy();
+        let keep = work.join(format!("{name}.disk.raw"));
+        std::fs::rename(raw, &keep).with_context(|| format!("keeping {}", keep.display()))?;
+        return Ok(Some(keep));
+    }
+    Ok(None)
+}
+
 /// Converts the raw image to `format` at `out` (raw/ami: the raw file
 /// itself, moved; gce: an archive of it, `raw` left in place). Written to
 /// a temporary name, renamed at the end.
