@@ -167,28 +167,7 @@ pub fn prepare_tree(input: &Input, u: &Uuids, ids: &Ids) -> Result<Prepared> {
 
     // BIOS GRUB loads its modules from $prefix/i386-pc, as grub2-install
     // leaves them.
-    let bios = input
-        .layout
-        .partitions
-        .iter()
-        .any(|p| p.role == crate::plan::layout::Role::BiosBoot);
-    let mods = tree.join("usr/lib/grub/i386-pc");
-    if bios && mods.is_dir() {
-        let dest = tree.join("boot/grub2/i386-pc");
-        std::fs::create_dir_all(&dest)?;
-        let mut names: Vec<_> = std::fs::read_dir(&mods)?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names {
-            let keep = n
-                .to_str()
-                .is_some_and(|n| n.ends_with(".mod") || n.ends_with(".lst"));
-            if keep {
-                std::fs::copy(mods.join(&n), dest.join(&n))?;
-            }
-        }
-    }
+    copy_bios_modules(input.layout, tree, &tree.join("boot/grub2"))?;
 
     if u.esp.is_some() {
         let boot_uuid = u.boot.as_deref().unwrap_or(&u.root);
@@ -308,5 +287,40 @@ pub fn patch_core(core: &mut [u8], core_lba: u64, sectors: u64) -> Result<()> {
     // segment (entry + 10) keeps diskboot.img's default (0x820).
     // The entry below is the list terminator.
     core[entry - 12..entry].fill(0);
+    Ok(())
+}
+
+/// Copies GRUB's i386-pc modules (`*.mod`, `*.lst`) from `from`'s
+/// `/usr/lib/grub/i386-pc` into `grub_dir/i386-pc` when the layout has a
+/// BIOS boot partition and the tree ships them, in sorted order.
+pub(super) fn copy_bios_modules(
+    layout: &crate::plan::layout::DiskLayout,
+    from: &Path,
+    grub_dir: &Path,
+) -> Result<()> {
+    let bios = layout
+        .partitions
+        .iter()
+        .any(|p| p.role == crate::plan::layout::Role::BiosBoot);
+    let mods = from.join("usr/lib/grub/i386-pc");
+    if !bios || !mods.is_dir() {
+        return Ok(());
+    }
+    let dest = grub_dir.join("i386-pc");
+    std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut names: Vec<_> = std::fs::read_dir(&mods)
+        .with_context(|| format!("reading {}", mods.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    for n in names {
+        let keep = n
+            .to_str()
+            .is_some_and(|n| n.ends_with(".mod") || n.ends_with(".lst"));
+        if keep {
+            std::fs::copy(mods.join(&n), dest.join(&n))
+                .with_context(|| format!("copying {}", mods.join(&n).display()))?;
+        }
+    }
     Ok(())
 }

@@ -399,27 +399,7 @@ fn grub_cfg(input: &Input, u: &Uuids, entries: &[Entry], dep: &Path) -> Result<(
     let grub = sysroot.join("boot/grub2");
     std::fs::create_dir_all(&grub)?;
     std::fs::write(grub.join("grub.cfg"), cfg).context("writing /boot/grub2/grub.cfg")?;
-    let bios = input
-        .layout
-        .partitions
-        .iter()
-        .any(|p| p.role == crate::plan::layout::Role::BiosBoot);
-    let mods = dep.join("usr/lib/grub/i386-pc");
-    if bios && mods.is_dir() {
-        let dest = grub.join("i386-pc");
-        std::fs::create_dir_all(&dest)?;
-        let mut names: Vec<_> = std::fs::read_dir(&mods)?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names {
-            if n.to_str()
-                .is_some_and(|n| n.ends_with(".mod") || n.ends_with(".lst"))
-            {
-                std::fs::copy(mods.join(&n), dest.join(&n))?;
-            }
-        }
-    }
+    super::bootloader::copy_bios_modules(input.layout, dep, &grub)?;
     Ok(())
 }
 
