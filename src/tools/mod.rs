@@ -233,7 +233,6 @@ impl Drop for Running {
 /// discarded and stderr appended to `stderr_to`; the returned guard kills
 /// it when dropped.
 pub fn spawn<S: AsRef<OsStr>>(program: &str, args: &[S], stderr_to: &Path) -> Result<Running> {
-    use std::os::unix::process::CommandExt;
     let line = display(program, args);
     crate::report::debug(format!("spawn: {line}"));
     let err = std::fs::OpenOptions::new()
@@ -246,15 +245,7 @@ pub fn spawn<S: AsRef<OsStr>>(program: &str, args: &[S], stderr_to: &Path) -> Re
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err);
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    die_with_parent(&mut cmd);
     let child = cmd.spawn().with_context(|| format!("starting `{line}`"))?;
     Ok(Running {
         child: Some(child),
@@ -354,5 +345,21 @@ mod tests {
     fn success_captures_stdout() {
         let o = run("sh", &["-c", "printf hi"]).unwrap();
         assert_eq!(o.stdout, b"hi");
+    }
+}
+
+/// The child gets SIGKILL when this process dies, however it dies, so a
+/// killed build leaves no long-running tool (QEMU, a script) behind.
+pub(crate) fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec; prctl is
+    // async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }

@@ -170,7 +170,7 @@ pub fn run(
     env: &[(&str, String)],
     on_line: &mut dyn FnMut(&str),
 ) -> Result<Finished> {
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::os::unix::process::ExitStatusExt;
     let args = argv(root, network, interpreter);
     // The setup shell is long and fixed: log the rest.
     let shown: Vec<&std::ffi::OsStr> = args
@@ -193,15 +193,7 @@ pub fn run(
         .stdin(Stdio::piped())
         .stdout(writer)
         .stderr(writer2);
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    super::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().with_context(|| format!("starting `{line}`"))?;
     // The Command holds the pipe's write ends: drop them, or the read
     // below never sees the end.
