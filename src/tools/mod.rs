@@ -272,6 +272,22 @@ fn finish(line: &str, out: std::process::Output) -> Result<Output> {
     })
 }
 
+/// The child gets SIGKILL when this process dies, however it dies, so a
+/// killed build leaves no long-running tool (QEMU, a script) behind.
+pub(crate) fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec; prctl is
+    // async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,21 +361,5 @@ mod tests {
     fn success_captures_stdout() {
         let o = run("sh", &["-c", "printf hi"]).unwrap();
         assert_eq!(o.stdout, b"hi");
-    }
-}
-
-/// The child gets SIGKILL when this process dies, however it dies, so a
-/// killed build leaves no long-running tool (QEMU, a script) behind.
-pub(crate) fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs between fork and exec; prctl is
-    // async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
