@@ -210,6 +210,16 @@ fn bootc_image_deploys_to_checked_reproducible_disks() {
     let o = env.run(&["build", "--locked", "-o", s(&out2), s(&m)]);
     assert!(o.status.success(), "{}", text(&o));
     let raw2 = out2.join("fixture-bootc-disk-x86_64.raw");
+    // The staged deployment (which ostree marks immutable) went away with
+    // the work directory: nothing but artifacts in the output directories.
+    for d in [&out, &out2] {
+        let left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "left in {}: {left:?}", d.display());
+    }
     assert!(
         std::fs::read(&raw).unwrap() == std::fs::read(&raw2).unwrap(),
         "two builds from one lock differ: {} {}",

@@ -5,5 +5,6 @@
 //! raised (a destructor cannot return them); `release()` is the explicit,
 //! checked form.
 
+pub mod attr;
 pub mod loopdev;
 pub mod mount;

@@ -117,6 +117,9 @@ pub fn deploy(r: &Request) -> Result<Deployed> {
     if !dir.is_dir() {
         bail!("ostree admin deploy left no {rel}");
     }
+    // ostree marks the deployment root immutable; the staged copy must
+    // stay removable with its work directory (`sys::attr`).
+    crate::sys::attr::clear_immutable(&dir)?;
     // Scratch state of the repository, not part of what was installed.
     for d in ["tmp/cache", "tmp"] {
         let p = repo.join(d);
