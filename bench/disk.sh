@@ -76,7 +76,8 @@ rm -rf "$work/warm"
 pkgs=$("$IB" --json plan "$m" | python3 -c '
 import json, sys
 p = json.load(sys.stdin)
-print(" ".join(p["arches"][0]["outputs"][0]["packages"]["include"]))')
+# Every package set of the chain (base, customizations, manifest).
+print(" ".join(sorted({i for t in p["arches"][0]["outputs"][0]["packages"]["chain"] for i in t["include"]})))')
 # The same manifest as a directory output: the kernel arguments, boot
 # settings and partition layout have nothing to apply to, so they go; the
 # boot packages a disk output implies are asked for by name, so both
