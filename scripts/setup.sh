@@ -29,12 +29,21 @@ bin=$root/target/debug/image-builder
 
 step "validate + plan of every example manifest"
 n=0
+later=0
 while IFS= read -r m; do
-  "$bin" -q validate "$m" > /dev/null
+  # validate judges what build would refuse. Two refusals are not the
+  # example's fault: an output whose stage has not landed yet (ISOs), and
+  # Secure Boot keys that `image-builder secureboot genkey` makes later.
+  if ! err=$("$bin" -q validate "$m" 2>&1 >/dev/null); then
+    case $err in
+      *"its artifact stage has not landed"*|*"secureboot genkey DIR"*) later=$((later + 1)) ;;
+      *) echo "$err" >&2; exit 2 ;;
+    esac
+  fi
   "$bin" -q plan "$m" > /dev/null
   n=$((n + 1))
 done < <(find manifests -name '*.toml' | sort)
-echo "setup: $n manifests validate and plan" >&2
+echo "setup: $n manifests plan; $((n - later)) validate, $later wait for a later stage or generated keys" >&2
 
 step "fixture repositories (tests/fixtures/build-fixtures.sh; cached)"
 tests/fixtures/build-fixtures.sh
@@ -65,5 +74,5 @@ Next, from $root:
   $b verify $i        # boot it again
   $b plan manifests/almalinux-10/cloud.toml    # what a real build decides
   $b build --type gce --verify -o $o $o/fixture-qcow2.toml    # the same disk for GCE
-  scripts/test.sh    # the whole test suite (~20 min on 2 cores)
+  scripts/test.sh    # the whole test suite (~30 min on 2 cores)
 EOF
