@@ -51,7 +51,8 @@ pub fn config_set_args(repo: &Path, key: &str, value: &str) -> Vec<String> {
     ]
 }
 
-/// One commit of a directory.
+/// One commit of a directory, which the commit consumes (it is left
+/// empty or gone).
 pub struct Commit<'a> {
     pub repo: &'a Path,
     pub branch: &'a str,
@@ -72,6 +73,12 @@ pub fn commit_args(c: &Commit) -> Vec<String> {
         format!("--timestamp=@{}", c.timestamp),
         format!("--subject={}", c.subject),
         "--bootable".into(),
+        // The tree is scratch (the deployment is checked out of the
+        // repository), so its files move into the repository instead of
+        // being copied; and the repository is staged for a disk image that
+        // is flushed as a whole when finished, so no fsync per object.
+        "--consume".into(),
+        "--fsync=false".into(),
     ];
     for (k, val) in c.metadata {
         v.push(format!("--add-metadata-string={k}={val}"));
@@ -176,6 +183,8 @@ mod tests {
                 "--timestamp=@7",
                 "--subject=s t",
                 "--bootable",
+                "--consume",
+                "--fsync=false",
                 "--add-metadata-string=version=1"
             ]
         );
