@@ -60,12 +60,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("dep");
         std::fs::create_dir(&p).unwrap();
-        let set = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(&p)
-            .status();
-        if !set.is_ok_and(|s| s.success()) {
-            eprintln!("chattr +i not possible here; nothing to clear");
+        // Set the flag the way ostree does (FS_IOC_SETFLAGS), no chattr.
+        let f = std::fs::File::open(&p).unwrap();
+        let mut flags: libc::c_long = 0;
+        // SAFETY: as in clear_immutable; `f` outlives both calls.
+        let got = unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        flags |= IMMUTABLE;
+        // SAFETY: as above.
+        let set =
+            got == 0 && unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) } == 0;
+        if !set {
+            eprintln!("cannot set the immutable flag here; nothing to clear");
             return;
         }
         assert!(std::fs::write(p.join("x"), "y").is_err(), "immutable");
