@@ -91,15 +91,7 @@ fn ours(c: &Case, cache: &Cache) -> Result<BTreeSet<String>, String> {
         solve::Universe::load(policy(&c.arch), vec![s.files]).map_err(|e| format!("{e:#}"))?;
     let req = solve::Request::single(c.include.clone(), c.exclude.clone(), c.weak_deps);
     let (pkgs, _warnings) = u.solve(&req).map_err(|e| e.error.to_string())?;
-    Ok(pkgs
-        .iter()
-        .map(|p| {
-            format!(
-                "{}-{}:{}-{}.{}",
-                p.name, p.epoch, p.version, p.release, p.arch
-            )
-        })
-        .collect())
+    Ok(pkgs.iter().map(nevra).collect())
 }
 
 /// Debian's dnf, configured as AlmaLinux's dnf.conf (best=True), writing
@@ -348,15 +340,7 @@ fn ours_chain(chain: &Chain, cache: &Cache) -> Result<BTreeSet<String>, String> 
         weak_deps: true,
     };
     let (pkgs, _) = u.solve(&req).map_err(|e| e.to_string())?;
-    Ok(pkgs
-        .iter()
-        .map(|p| {
-            format!(
-                "{}-{}:{}-{}.{}",
-                p.name, p.epoch, p.version, p.release, p.arch
-            )
-        })
-        .collect())
+    Ok(pkgs.iter().map(nevra).collect())
 }
 
 /// dnf's Python API, one transaction after the other into one installroot
@@ -451,4 +435,12 @@ fn file_dependency_only_in_filelists() {
     // And a path only filelists know, requested directly.
     let got = both(vec![(vec!["/opt/fl/data.txt"], vec![])]);
     assert_eq!(names(&got), ["fl-provider"]);
+}
+
+/// `name-epoch:version-release.arch`, the form both sides are compared in.
+fn nevra(p: &alma_image_builder::resolve::solve::Resolved) -> String {
+    format!(
+        "{}-{}:{}-{}.{}",
+        p.name, p.epoch, p.version, p.release, p.arch
+    )
 }

@@ -126,14 +126,10 @@ pub fn run_in_root_env<S: AsRef<OsStr>>(
     full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
     let line = display("chroot", &full);
     crate::report::debug(format!("run: {line}"));
-    let out = Command::new("chroot")
-        .args(&full)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", "/root")
-        .env("LANG", "C.UTF-8")
-        .env("SYSTEMD_OFFLINE", "1")
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    let mut cmd = Command::new("chroot");
+    cmd.args(&full);
+    tree_env(&mut cmd, env);
+    let out = cmd
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("starting `{line}`"))?;
@@ -270,6 +266,18 @@ fn finish(line: &str, out: std::process::Output) -> Result<Output> {
         stdout: out.stdout,
         stderr: out.stderr,
     })
+}
+
+/// The environment a program chrooted into a tree gets: nothing of the
+/// host's but a fixed PATH, HOME and LANG, systemd tools told they run
+/// offline, then the caller's `env`.
+pub(crate) fn tree_env(cmd: &mut Command, env: &[(&str, String)]) {
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .env("LANG", "C.UTF-8")
+        .env("SYSTEMD_OFFLINE", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)));
 }
 
 /// The child gets SIGKILL when this process dies, however it dies, so a

@@ -183,16 +183,9 @@ pub fn run(
     let (reader, writer) = pipe()?;
     let writer2 = writer.try_clone().context("making a pipe")?;
     let mut cmd = Command::new("unshare");
-    cmd.args(&args)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", "/root")
-        .env("LANG", "C.UTF-8")
-        .env("SYSTEMD_OFFLINE", "1")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(writer)
-        .stderr(writer2);
+    cmd.args(&args);
+    super::tree_env(&mut cmd, env);
+    cmd.stdin(Stdio::piped()).stdout(writer).stderr(writer2);
     super::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().with_context(|| format!("starting `{line}`"))?;
     // The Command holds the pipe's write ends: drop them, or the read
