@@ -419,31 +419,8 @@ fn image_builder_env(env: &Env, args: &[&str]) -> Output {
 /// A file's bytes from the image in OCI layout `layout` (tag `t`): the
 /// last layer that has it wins (our images have no whiteouts over /etc).
 fn image_file(layout: &Path, path: &str) -> Vec<u8> {
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let blob = |d: &str| layout.join("blobs/sha256").join(&d["sha256:".len()..]);
-    let m: Value = serde_json::from_slice(
-        &std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
-    )
-    .unwrap();
-    let mut found = None;
-    for l in m["layers"].as_array().unwrap() {
-        let f = std::fs::File::open(blob(l["digest"].as_str().unwrap())).unwrap();
-        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
-        for e in a.entries().unwrap() {
-            let mut e = e.unwrap();
-            let p = e
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            if p == path {
-                let mut v = vec![];
-                std::io::Read::read_to_end(&mut e, &mut v).unwrap();
-                found = Some(v);
-            }
-        }
-    }
-    found.unwrap_or_else(|| panic!("{path} is in no layer"))
+    common::oci::layer_files(layout, |p| p == path)
+        .pop()
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{path} is in no layer"))
 }

@@ -7,7 +7,6 @@
 mod common;
 
 use common::cli::{s, text, Env};
-use serde_json::Value;
 use std::path::Path;
 
 const COMPOSE: &str = r#"name = "kargs-base"
@@ -30,35 +29,7 @@ type = "bootc"
 fn image_files(archive: &Path, dir: &Path, wanted: &str) -> Vec<(String, Vec<u8>)> {
     let f = std::fs::File::open(archive).unwrap();
     tar::Archive::new(f).unpack(dir).unwrap();
-    let blob = |d: &str| dir.join("blobs/sha256").join(&d["sha256:".len()..]);
-    let json = |p: &Path| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
-    let index = json(&dir.join("index.json"));
-    let mut top = json(&blob(index["manifests"][0]["digest"].as_str().unwrap()));
-    if top["mediaType"] == "application/vnd.oci.image.index.v1+json" {
-        top = json(&blob(top["manifests"][0]["digest"].as_str().unwrap()));
-    }
-    let mut found: Vec<(String, Vec<u8>)> = vec![];
-    for l in top["layers"].as_array().unwrap() {
-        let f = std::fs::File::open(blob(l["digest"].as_str().unwrap())).unwrap();
-        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
-        for e in a.entries().unwrap() {
-            let mut e = e.unwrap();
-            let p = e
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            if p.starts_with(wanted) && e.header().entry_type().is_file() {
-                let mut v = vec![];
-                std::io::Read::read_to_end(&mut e, &mut v).unwrap();
-                found.retain(|(q, _)| *q != p);
-                found.push((p, v));
-            }
-        }
-    }
-    found.sort();
-    found
+    common::oci::layer_files(dir, |p| p.starts_with(wanted))
 }
 
 fn kargs_of(text: &[u8]) -> Vec<String> {
