@@ -252,6 +252,29 @@ pub fn fetch_all(
             keyrings.entry(k.clone()).or_insert(None);
         }
     }
+    // rpm installs with --nodigest: a cached entry is checked against its
+    // name (its content's sha256) right before it is used, and a damaged
+    // one is evicted and fetched again.
+    let hits: Vec<(usize, PathBuf)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.clone().map(|p| (i, p)))
+        .collect();
+    for (i, why) in damaged_entries(&hits) {
+        crate::report::info(format!(
+            "warning: cached package {} ({}) is damaged ({why}): evicted, fetching it again",
+            items[i].name,
+            hits.iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, p)| p.display().to_string())
+                .unwrap_or_default(),
+        ));
+        if let Some(p) = out[i].take() {
+            evict(&p, &items[i].checksum);
+        }
+        todo.push(i);
+    }
+    todo.sort_unstable();
     let tmp_root = cache.rpms_dir().join("tmp");
     std::fs::create_dir_all(&tmp_root)?;
     let run_dir = tempfile::Builder::new()
@@ -371,6 +394,48 @@ pub fn fetch_all(
         .into_iter()
         .map(|p| p.expect("every item placed or failed"))
         .collect())
+}
+
+/// The cache hits whose bytes no longer hash to their name, with why;
+/// hashed on every core (one sha256 pass over the package set).
+fn damaged_entries(hits: &[(usize, PathBuf)]) -> Vec<(usize, String)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let bad = std::sync::Mutex::new(vec![]);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((i, p)) = hits.get(k) else { break };
+                let want = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                let why = match sha256_file(p) {
+                    Ok(got) if got == want => continue,
+                    Ok(got) => format!("sha256 {got}, expected {want}"),
+                    Err(e) => format!("{e:#}"),
+                };
+                bad.lock().expect("no panics while held").push((*i, why));
+            });
+        }
+    });
+    let mut v = bad.into_inner().expect("no panics while held");
+    v.sort();
+    v
+}
+
+/// Removes a cache entry (`<sha256>.rpm`), its sidecar and its
+/// by-checksum link, so the next lookup misses.
+fn evict(entry: &Path, repo_checksum: &Checksum) {
+    let _ = std::fs::remove_file(entry.with_extension("json"));
+    let _ = std::fs::remove_file(entry);
+    if let Some(dir) = entry.parent() {
+        let _ = std::fs::remove_file(
+            dir.join("by-checksum")
+                .join(format!("{}-{}", repo_checksum.kind, repo_checksum.hex)),
+        );
+    }
 }
 
 /// SHA-256 (hex) of a file, streamed.

@@ -284,6 +284,23 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
             &d.checksum.hex[..d.checksum.hex.len().min(16)],
             base
         ));
+        // A cached file is named by its checksum; one whose bytes no
+        // longer match (a disk fault, a stray write) is fetched again.
+        if path.is_file() {
+            let ok = std::fs::read(&path)
+                .ok()
+                .and_then(|b| digest(&d.checksum.kind, &b))
+                .is_some_and(|h| h == d.checksum.hex);
+            if !ok {
+                crate::report::info(format!(
+                    "warning: cached {kind} metadata {} of repo {} is damaged ({} mismatch): fetching it again",
+                    path.display(),
+                    r.id,
+                    d.checksum.kind
+                ));
+                let _ = std::fs::remove_file(&path);
+            }
+        }
         if !path.is_file() {
             super::net::download(&urls(&d.href), &path, Some(&d.checksum))
                 .with_context(|| format!("repo {}: fetching {kind} metadata", r.id))?;
@@ -314,6 +331,7 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
             comps.as_deref(),
             modules.as_deref(),
             Some(&solv_cache),
+            Some(&super::solve::solv_sum(&solv_cache)),
         ],
     );
     Ok(Synced {
