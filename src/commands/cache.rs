@@ -44,10 +44,15 @@ pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
                 }
             } else {
                 let rpms = cache.rpms_dir();
-                for d in [rpms.join("tmp"), rpms.join("unverified")] {
-                    if d.exists() {
-                        std::fs::remove_dir_all(&d)?;
-                    }
+                let unverified = rpms.join("unverified");
+                if unverified.exists() {
+                    std::fs::remove_dir_all(&unverified)?;
+                }
+                // Work directories of runs that died; a running build's
+                // (locked) are left alone.
+                crate::sys::workdir::reclaim(&rpms.join("tmp"), crate::fetch::RUN_PREFIX);
+                for p in crate::pipeline::CACHE_WORK_PREFIXES {
+                    crate::sys::workdir::reclaim(&cache.root, p);
                 }
                 let cutoff =
                     SystemTime::now() - Duration::from_secs(a.older_than.unwrap_or(30) * 86400);

@@ -88,6 +88,10 @@ impl Cache {
     }
 }
 
+/// Downloads in flight live in `rpms-v1/tmp/run.*` (one locked work
+/// directory per run).
+pub const RUN_PREFIX: &str = "run.";
+
 /// One package to download.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -277,9 +281,7 @@ pub fn fetch_all(
     todo.sort_unstable();
     let tmp_root = cache.rpms_dir().join("tmp");
     std::fs::create_dir_all(&tmp_root)?;
-    let run_dir = tempfile::Builder::new()
-        .prefix("run.")
-        .tempdir_in(&tmp_root)?;
+    let run_dir = crate::sys::workdir::WorkDir::create(&tmp_root, RUN_PREFIX)?;
     let total_bytes: u64 = todo.iter().filter_map(|&i| items[i].size).sum();
     progress.start("fetch", todo.len() as u64, Some(total_bytes));
     for (i, it) in items.iter().enumerate() {
