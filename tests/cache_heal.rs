@@ -45,7 +45,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn sha256(p: &Path) -> String {
-    let o = std::process::Command::new("sha256sum").arg(p).output().unwrap();
+    let o = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&o.stdout)
         .split_whitespace()
         .next()
@@ -123,7 +126,11 @@ fn damaged_repodata_and_solver_cache_are_rebuilt() {
         .chain(files_with_suffix(&md, "primary.xml.xz"))
         .chain(files_with_suffix(&md, "primary.xml"))
         .collect();
-    assert!(!primary.is_empty(), "primary metadata cached: {:?}", walk(&md));
+    assert!(
+        !primary.is_empty(),
+        "primary metadata cached: {:?}",
+        walk(&md)
+    );
     for p in solv.iter().chain(&primary) {
         damage(p);
     }
@@ -142,4 +149,52 @@ fn damaged_repodata_and_solver_cache_are_rebuilt() {
     let o = env.run(&["lock", s(&m)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("damaged"), "{}", text(&o));
+}
+
+/// Two builds of different manifests share one cold cache, at once: both
+/// succeed and the cache is consistent afterwards (every package hashes
+/// to its name and has its sidecar, no download left in flight).
+#[test]
+fn two_builds_share_one_cache_at_once() {
+    let env = Env::new();
+    let a = env.manifest("a.toml", TREE);
+    let b = env.manifest(
+        "b.toml",
+        &TREE
+            .replace("name = \"heal\"", "name = \"other\"")
+            .replace("fixture-weak", "fixture-scriptlets"),
+    );
+    let run = |m: PathBuf, out: PathBuf| {
+        let dir = env.dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            common::cli::image_builder(&dir, &["build", "-o", s(&out), s(&m)])
+        })
+    };
+    let ja = run(a, env.path("out-a"));
+    let jb = run(b, env.path("out-b"));
+    for (j, f) in [
+        (ja, "out-a/heal-x86_64.tar"),
+        (jb, "out-b/other-x86_64.tar"),
+    ] {
+        let o = j.join().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(env.path(f).is_file());
+    }
+    let rpms = env.path("cache/rpms-v1");
+    let mut n = 0;
+    for p in files_with_suffix(&rpms, ".rpm") {
+        if p.to_string_lossy().contains("/rpms-v1/tmp/") {
+            panic!("a download left in flight: {}", p.display());
+        }
+        assert_eq!(sha256(&p), p.file_stem().unwrap().to_str().unwrap());
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.with_extension("json")).unwrap()).unwrap();
+        assert!(side["nevra"].is_string(), "{side}");
+        n += 1;
+    }
+    assert!(n >= 8, "both package sets cached: {n}");
+    for p in files_with_suffix(&env.path("cache/repodata-v1"), ".solv") {
+        let sum = std::fs::read_to_string(format!("{}.sha256", p.display())).unwrap();
+        assert_eq!(sum.trim(), sha256(&p));
+    }
 }

@@ -126,7 +126,11 @@ fn killed_builds_leave_nothing_behind_and_the_next_one_succeeds() {
     }
     let env = Env::new();
     let manifest = env.path("k.toml");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFEST), &manifest).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFEST),
+        &manifest,
+    )
+    .unwrap();
     let o = env.run(&["lock", s(&manifest)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = env.path("out");
@@ -149,17 +153,27 @@ fn killed_builds_leave_nothing_behind_and_the_next_one_succeeds() {
         }
         assert_eq!(loop_devices_of(&out), Vec::<String>::new(), "after {what}");
         assert_eq!(host_mounts_of(&out), Vec::<String>::new(), "after {what}");
-        assert!(!artifact.exists(), "nothing at the output path after {what}");
+        assert!(
+            !artifact.exists(),
+            "nothing at the output path after {what}"
+        );
     }
 
     let leftovers = |d: &Path| {
         std::fs::read_dir(d)
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".image-builder."))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".image-builder.")
+            })
             .count()
     };
-    assert!(leftovers(&out) >= 1, "the dead builds left work directories");
+    assert!(
+        leftovers(&out) >= 1,
+        "the dead builds left work directories"
+    );
     let o = env.run(&["build", "--locked", "-o", s(&out), s(&manifest)]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");

@@ -208,10 +208,10 @@ fn place(cache: &Cache, tmp: &Path, sha256: &str, item: &Item, signer: &str) -> 
         repo_checksum: item.checksum.clone(),
     };
     let final_path = dir.join(format!("{sha256}.rpm"));
-    std::fs::write(
-        dir.join(format!("{sha256}.json")),
-        serde_json::to_vec_pretty(&side)?,
-    )?;
+    // Atomically too: a build sharing the cache may read it right now.
+    let side_tmp = tmp.with_extension("json");
+    std::fs::write(&side_tmp, serde_json::to_vec_pretty(&side)?)?;
+    std::fs::rename(&side_tmp, dir.join(format!("{sha256}.json")))?;
     std::fs::rename(tmp, &final_path)?;
     if item.checksum.kind != "sha256" {
         let link = dir

@@ -237,6 +237,9 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
             .collect::<Vec<_>>()
     };
 
+    // One writer per repo directory at a time: builds sharing a cache
+    // must not prune or replace each other's files mid-flight.
+    let _lock = crate::sys::workdir::exclusive(&dir.join(".lock"))?;
     let keys = fetch_keys(r, &dir)?;
     let fresh = dir.join("repomd.xml.new");
     super::net::download(&urls("repodata/repomd.xml"), &fresh, None)
@@ -359,7 +362,7 @@ fn prune_dir(dir: &Path, keep: &[Option<&Path>]) {
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if !p.is_file() || name == "repomd.xml" || name.ends_with(".new") {
+        if !p.is_file() || name == "repomd.xml" || name == ".lock" || name.ends_with(".new") {
             continue;
         }
         if !keep.iter().flatten().any(|k| *k == p) {

@@ -45,6 +45,24 @@ impl WorkDir {
     }
 }
 
+/// Opens (creating) `path` and waits for an exclusive lock on it, held
+/// until the file is dropped: serializes writers of one cache directory
+/// across processes.
+pub fn exclusive(path: &Path) -> Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: the descriptor is open for the duration of the call.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(f)
+}
+
 fn try_lock(f: &std::fs::File) -> bool {
     // SAFETY: the descriptor is open for the duration of the call.
     unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
@@ -52,7 +70,10 @@ fn try_lock(f: &std::fs::File) -> bool {
 
 /// Is `dir` a work directory whose owner is gone?
 fn stale(dir: &Path) -> bool {
-    match std::fs::OpenOptions::new().write(true).open(dir.join(OWNER)) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(OWNER))
+    {
         // Locked by us now means nobody else holds it; the lock goes away
         // with the descriptor at the end of this function.
         Ok(f) => try_lock(&f),
