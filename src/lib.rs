@@ -27,6 +27,7 @@ pub mod report;
 pub mod resolve;
 pub mod secureboot;
 pub mod sigstore;
+pub mod stages;
 pub mod sys;
 pub mod tarball;
 pub mod tools;

@@ -84,6 +84,10 @@ pub struct PruneArgs {
     /// Remove everything, including metadata
     #[arg(long)]
     pub all: bool,
+    /// Keep the stage store (finished build stages) at most this big,
+    /// dropping least recently used stages first (e.g. 20G, 500M)
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
 }
 
 /// Which arches and outputs of a manifest to work on.
@@ -114,6 +118,9 @@ pub struct BuildArgs {
     /// Use MANIFEST.lock as it is; fail if it no longer matches the manifest
     #[arg(long)]
     pub locked: bool,
+    /// Run every stage: neither reuse nor keep stages in the cache's stage store
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `validate`: a manifest and the flags a build would get.

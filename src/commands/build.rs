@@ -17,6 +17,7 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
     let env = pipeline::Env {
         output_dir: args.run.output_dir.clone(),
         cache_dir: ctx.cache_dir.map(|p| p.to_path_buf()),
+        no_cache: args.no_cache,
     };
     let lock = pipeline::lock_or_load(
         &p,

@@ -27,6 +27,8 @@ pub struct Env {
     pub output_dir: PathBuf,
     /// `--cache-dir`, else the default cache.
     pub cache_dir: Option<PathBuf>,
+    /// `--no-cache`: run every stage, store none.
+    pub no_cache: bool,
 }
 
 /// Refuses a plan with nothing to build (no `[[output]]` and no `--type`).
@@ -240,7 +242,11 @@ pub fn run(
 
     progress.event(&Event::Stage { stage: "build" });
     let keys: Vec<String> = targets.iter().map(trees::key).collect();
-    let mut store = trees::Store::new(work.path().join("trees"), &keys);
+    let mut store = trees::Store::new(
+        work.path().join("trees"),
+        &keys,
+        crate::stages::Store::open(&cache.root, !env.no_cache),
+    );
     let mut produced: Vec<Produced> = vec![];
     for name in build_order(plan)? {
         let mut builder: Option<Box<dyn Builder>> = None;

@@ -21,6 +21,8 @@ pub(super) struct Store {
     uses: HashMap<String, usize>,
     built: HashMap<String, Tree>,
     next: usize,
+    /// Finished stages of earlier builds (`crate::stages`).
+    stages: crate::stages::Store,
 }
 
 /// The key two targets share exactly when they get the same tree.
@@ -49,7 +51,7 @@ pub(super) fn key(t: &Target) -> String {
 }
 
 impl Store {
-    pub(super) fn new(dir: PathBuf, keys: &[String]) -> Store {
+    pub(super) fn new(dir: PathBuf, keys: &[String], stages: crate::stages::Store) -> Store {
         let mut uses = HashMap::new();
         for k in keys {
             *uses.entry(k.clone()).or_insert(0) += 1;
@@ -59,6 +61,7 @@ impl Store {
             uses,
             built: HashMap::new(),
             next: 0,
+            stages,
         }
     }
 
@@ -84,7 +87,7 @@ impl Store {
             Some(tr) => tr,
             None => {
                 let dir = self.fresh_dir()?;
-                build(t, rpms, &dir, progress).with_context(|| {
+                build(t, rpms, &dir, progress, &self.stages).with_context(|| {
                     format!("building the {} tree for {}", t.arch.arch, t.output.name)
                 })?
             }
@@ -114,7 +117,13 @@ impl Store {
 }
 
 /// Builds `t`'s tree under `dir`.
-fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> Result<Tree> {
+fn build(
+    t: &Target,
+    rpms: &[PathBuf],
+    dir: &Path,
+    progress: &dyn Progress,
+    stages: &crate::stages::Store,
+) -> Result<Tree> {
     let tp = &t.output.tree;
     let root = dir.join("root");
     let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
@@ -200,6 +209,7 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
                 line: line.to_string(),
             })
         },
+        stages: Some(stages),
     })?;
     if tp.bootc && base.is_none() {
         let p = crate::bootc::prepare(
