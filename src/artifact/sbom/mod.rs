@@ -15,7 +15,7 @@
 //! tags into SPDX expressions for both formats.
 
 mod from_tree;
-pub use from_tree::from_tree;
+pub use from_tree::{from_installed, from_tree};
 
 mod cyclonedx;
 mod license;
@@ -42,9 +42,12 @@ pub struct Package {
     /// short names) or "GPL-2.0-or-later AND MIT" (EL10, SPDX).
     pub license: String,
     pub source_rpm: Option<String>,
-    /// SHA-256 (hex) of the .rpm file.
+    /// SHA-256 (hex) of the .rpm file; empty when no .rpm was seen (a
+    /// package that came with a base image), and then no checksum is
+    /// written.
     pub sha256: String,
-    /// Repository id the package was installed from.
+    /// Repository id the package was installed from; empty for a package
+    /// that came with a base image.
     pub repo: String,
     pub download_url: Option<String>,
     pub summary: String,
