@@ -104,7 +104,7 @@ pub fn derives_tree(doc: &Document) -> bool {
 pub fn derived_warning(base: &str, t: OutputType) -> (String, String) {
     (
         format!(
-            "the {t} output installs this manifest's packages and build scripts onto [base] image {base:?} and deploys the result, but the deployment's origin names {base:?}: `bootc upgrade` on the booted machine goes back to that image, without the additions"
+            "the {t} output installs this manifest's additions (packages, build scripts) onto [base] image {base:?} and deploys the result, but the deployment's origin names {base:?}: `bootc upgrade` on the booted machine goes back to that image, without the additions"
         ),
         "publish the derived image and deploy that: a bootc output with [output.oci] reference (or --push) in this manifest (the disks then deploy it), or [base] image = \"output:NAME\" naming it".to_string(),
     )
