@@ -94,6 +94,7 @@ secureboot = "distro"
 /// The root partition of the qcow2 `disk`, as an ext4 image file in `dir`.
 fn root_of(disk: &Path, dir: &Path) -> PathBuf {
     sh(&format!("qemu-img check -q {}", disk.display()));
+    std::fs::create_dir_all(dir).unwrap();
     let raw = dir.join("disk.raw");
     sh(&format!(
         "qemu-img convert -O raw {} {}",
@@ -292,7 +293,7 @@ fn bootc_output_runs_scripts_and_disks_deploy_it() {
     // The disk deploys that image: the same additions, its reference.
     let arts = events(&o.stdout, "artifact");
     let image = arts.iter().find(|a| a["output"] == "image").unwrap();
-    let disk_ev = arts.iter().find(|a| a["kind"] == "qcow2").unwrap();
+    let disk_ev = arts.iter().find(|a| a["output"] == "qcow2").unwrap();
     assert_eq!(disk_ev["digest"], image["digest"], "{disk_ev}");
     let root = root_of(&out.join("derived-disk-x86_64.qcow2"), &env.path("x"));
     let dep = deployment(&root);
