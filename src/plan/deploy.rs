@@ -282,6 +282,45 @@ mod tests {
     }
 
     #[test]
+    fn derived_additions_and_the_image_disks_deploy() {
+        let base = "distro = \"fixture\"\n[base]\nimage = \"quay.io/a/b:1\"\n";
+        let qcow2 = "[[output]]\ntype = \"qcow2\"\n";
+        let pkg = "[[packages]]\nname = \"x\"\n";
+        let script = "[[build.script]]\nrun = \"true\"\n";
+        let bootc = |n: &str| format!("[[output]]\ntype = \"bootc\"\nname = \"{n}\"\n");
+        // [base] alone: deployed as it is.
+        let d = doc(&format!("{base}{qcow2}"));
+        assert!(!derives_tree(&d));
+        assert_eq!(deployed_output(&d), None);
+        // Packages or scripts: installed onto the base, origin the base.
+        for add in [pkg, script] {
+            let d = doc(&format!("{base}{add}{qcow2}"));
+            assert!(derives_tree(&d), "{add}");
+            let p = plan(&d, OutputType::Qcow2, &Flags::default(), &|_| None)
+                .unwrap()
+                .unwrap();
+            assert_eq!(p.origin, "ostree-unverified-registry:quay.io/a/b:1");
+        }
+        // A bootc output from [base] in the manifest: the disks deploy it.
+        let d = doc(&format!(
+            "{base}{pkg}{}[output.oci]\nreference = \"quay.io/a/derived:2\"\n{qcow2}",
+            bootc("img")
+        ));
+        assert!(!derives_tree(&d));
+        assert_eq!(deployed_output(&d).as_deref(), Some("img"));
+        let p = plan(&d, OutputType::Qcow2, &Flags::default(), &|_| None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.origin, "ostree-unverified-registry:quay.io/a/derived:2");
+        // Two: not guessed (the validator refuses it).
+        let d = doc(&format!("{base}{}{}{qcow2}", bootc("a"), bootc("b")));
+        assert_eq!(deployed_output(&d), None);
+        let (w, hint) = derived_warning("quay.io/a/b:1", OutputType::Raw);
+        assert!(w.contains("bootc upgrade") && w.contains("raw"), "{w}");
+        assert!(hint.contains("output:NAME"), "{hint}");
+    }
+
+    #[test]
     fn refusals_name_what_to_do() {
         let d = doc(
             "distro = \"fixture\"\n[base]\nimage = \"quay.io/a/b:1\"\n[[customizations.files]]\npath = \"/usr/local/bin/x\"\ndata = \"x\"\n[[output]]\ntype = \"qcow2\"\n",
