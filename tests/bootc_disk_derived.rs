@@ -9,10 +9,10 @@
 //!   /etc; its origin names the base (and the plan warned that `bootc
 //!   upgrade` goes back there); the SBOMs beside the disk list the base's
 //!   packages and the added ones, and pass the external validators.
-//! - `bootc_output_runs_scripts_and_disks_deploy_it`: [base] + a package
-//!   + a build script with a bootc output and a qcow2: the script's effect
-//!   is in the image's layers, and the disk deploys that image (origin =
-//!   its reference), not the base.
+//! - `bootc_output_runs_scripts_and_disks_deploy_it`: the same [base],
+//!   packages and script with a bootc output and a qcow2: the script's
+//!   effect is in the image's layers, and the disk deploys that image
+//!   (origin = its reference), not the base.
 //!
 //! A QEMU boot of the derived disk is `derived_disk_boots` (ignored).
 
