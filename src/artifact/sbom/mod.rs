@@ -313,4 +313,23 @@ mod tests {
         let names: Vec<String> = sorted_packages(&d).iter().map(|p| evr(p)).collect();
         assert_eq!(names, ["2-1", "1:1-1", "1-1"]);
     }
+
+    #[test]
+    fn base_image_packages_have_no_checksum_or_repository() {
+        let mut d = doc();
+        let mut from_base = pkg("bash", 0, "5.2", "1", "x86_64");
+        from_base.sha256 = String::new();
+        from_base.repo = String::new();
+        d.packages = vec![from_base, pkg("nginx", 0, "1.26", "1", "x86_64")];
+        let s = spdx(&d);
+        let p = &s["packages"];
+        assert!(p[1].get("checksums").is_none(), "{}", p[1]);
+        assert_eq!(p[1]["comment"], "part of the base image");
+        assert_eq!(p[2]["checksums"][0]["algorithm"], "SHA256");
+        let c = cyclonedx(&d);
+        let comps = &c["components"];
+        assert!(comps[0].get("hashes").is_none(), "{}", comps[0]);
+        assert_eq!(comps[0]["properties"][0]["value"], "(base image)");
+        assert_eq!(comps[1]["hashes"][0]["alg"], "SHA-256");
+    }
 }
