@@ -305,20 +305,24 @@ fn bootc_output_runs_scripts_and_disks_deploy_it() {
 }
 
 /// The derived disk boots under enforced Secure Boot (Microsoft's keys):
-/// the guest has the user and the added package's file.
+/// the guest has the user, the added package's file as the script left
+/// it, the unit the script enabled, and /sysroot mounted.
 /// Opt-in (~3 min): `cargo test --test bootc_disk_derived -- --ignored`.
 #[test]
 #[ignore = "a TCG boot of the derived disk (~3 min); run with --ignored"]
 fn derived_disk_boots() {
     let base = base_archive();
     let env = Env::new();
-    let m = env.manifest("derived.toml", &derived_manifest(&base, ""));
+    let checks = format!(
+        "\n[[customizations.files]]\npath = \"/etc/image-builder/report-checks\"\ndata = \"added_package\\tgrep -q scripted /usr/share/fixture/weak\\nunit_enabled\\t[ -L /etc/systemd/system/boot-complete.target.requires/{UNIT} ]\\nsysroot_mounted\\tgrep -q ' /sysroot ' /proc/mounts\\n\"\n"
+    );
+    let m = env.manifest("derived.toml", &derived_manifest(&base, &checks));
     let out = env.path("out");
     let o = env.run(&["build", "-o", s(&out), s(&m)]);
     assert!(o.status.success(), "{}", text(&o));
     let expect = env.manifest(
         "expect.toml",
-        "[expect]\nusers = [\"tester\"]\ncmdline_contains = [\"ostree=\"]\n",
+        "[expect]\nusers = [\"tester\"]\ncmdline_contains = [\"ostree=\"]\nchecks = { added_package = true, unit_enabled = true, sysroot_mounted = true }\n",
     );
     let o = env.run(&[
         "verify",

@@ -253,7 +253,7 @@ pub fn make_with(doc: &Document, sel: &Selection, flags: &Flags) -> anyhow::Resu
         if let Some(d) = missing {
             problems.push((
                 at.clone(),
-                format!("the {t} output deploys the bootc output {d:?} built in the same run, and this run does not build it (add it to --only)"),
+                format!("the {t} output deploys the bootc output {d:?} built in the same run, and this run does not build it (--only or --type left it out)"),
             ));
         }
     }
