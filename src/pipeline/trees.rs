@@ -1,6 +1,8 @@
 //! The tree stage: one tree per distinct tree plan, made from its source
 //! (packages into an empty root, or a base image's root with packages
-//! added), then boot-prepared for its kind (a bootc layout for images;
+//! added; a disk deploying `[base]` gets the manifest's packages and
+//! build scripts there, its customizations later in the deployment), then
+//! boot-prepared for its kind (a bootc layout for images;
 //! disks lay out /boot themselves from `tree::boot`). A tree needed by
 //! several outputs is built once and copied for all but its last user,
 //! because every artifact builder may change the tree it is given.
