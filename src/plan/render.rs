@@ -82,6 +82,9 @@ pub fn text(plan: &BuildPlan) -> String {
             output(&mut s, o);
         }
     }
+    for w in &plan.warnings {
+        let _ = writeln!(s, "\nwarning: {w}");
+    }
     s
 }
 

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 pub mod ostree;
+pub mod rpm;
 
 /// How many bytes of stderr a failure message keeps.
 const STDERR_TAIL: usize = 2000;

@@ -15,7 +15,9 @@
 //! finds /boot by UUID; writes `/boot/grub2/grub.cfg` (`blscfg` for
 //! AlmaLinux's GRUB; explicit menu entries made from the BLS files for
 //! GRUBs without it, like the fixture's Debian GRUB); and records what
-//! was installed in `/.bootc-aleph.json`, as bootc does.
+//! was installed in `/.bootc-aleph.json`, as bootc does. The SBOMs beside
+//! the disk list what the image's own rpm database holds (base and added
+//! packages alike), read before the commit consumes the tree.
 
 use super::bootloader::{Prepared, Uuids};
 use super::{Ids, Input};
@@ -73,11 +75,30 @@ pub fn add(
         .context("making the disk's work directory")?;
     let out = output_dir.join(&o.filename);
     let sde = tree.report.source_date_epoch;
-    // Same image, same name → same UUIDs.
-    let seed = format!("{}:{}:{}", o.filename, a.arch, base.digest);
+    // Same image (and additions), same name → same UUIDs.
+    let mut seed = format!("{}:{}:{}", o.filename, a.arch, base.digest);
+    for p in &t.lock.packages {
+        seed.push_str(&format!(",{}", p.checksum));
+    }
+    for s in &tree.report.scripts {
+        seed.push_str(&format!(",{s}"));
+    }
+    let tp = &o.tree;
+    // The SBOM lists what the image's rpmdb holds, read before the commit
+    // consumes the tree.
+    let db = crate::tree::rpmdb::dbpath(&tree.root);
+    let installed = crate::tools::rpm::query_all(&tree.root, db, &tp.rpmdb)
+        .context("reading the image's rpm database for the SBOM")?;
+    let sbom = crate::artifact::sbom::from_installed(
+        &installed,
+        t.lock,
+        &o.filename,
+        &t.plan.distro,
+        &a.arch,
+        sde,
+    );
     let sysroot = work.path().join("sysroot");
     let raw = work.path().join("disk.raw");
-    let tp = &o.tree;
     let disk = super::build_raw(
         &Input {
             tree: &sysroot,
@@ -108,6 +129,7 @@ pub fn add(
         ),
     });
     let disk_to_boot = super::finish(&raw, format, &out, sde, work_root)?;
+    crate::artifact::sbom::write_beside(&out, &sbom)?;
     let customizations = tp
         .customizations
         .as_ref()
@@ -118,9 +140,9 @@ pub fn add(
         output: o.name.clone(),
         kind: o.kind.as_str().to_string(),
         path: out.clone(),
-        packages: None,
+        packages: Some(installed.len()),
         customizations: Some(customizations),
-        selinux_labelled: Some(false),
+        selinux_labelled: Some(tree.report.selinux_labelled),
         source_date_epoch: Some(sde),
         digest: Some(base.digest.clone()),
         tag: None,
