@@ -209,12 +209,45 @@ fn users(ctx: &Ctx) -> Vec<String> {
         }
         v.push(s);
     }
+    // Anaconda takes one `sshkey` per user; further keys are appended
+    // by `%post` (see `extra_keys`).
+    let mut seen: Vec<&str> = vec![];
     for (user, key) in keys {
-        for line in key.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            v.push(format!("sshkey --username={} {}", q(user), q_always(line)));
+        if let Some(first) = key_lines(key).next() {
+            if !seen.contains(&user) {
+                seen.push(user);
+                v.push(format!("sshkey --username={} {}", q(user), q_always(first)));
+            }
         }
     }
     v
+}
+
+fn key_lines(key: &str) -> impl Iterator<Item = &str> {
+    key.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Every key after a user's first, as (user, key), in manifest order.
+fn extra_keys<'a>(c: &'a Customizations) -> Vec<(&'a str, &'a str)> {
+    let all = c
+        .sshkey
+        .iter()
+        .map(|k| (k.user.as_str(), k.key.as_str()))
+        .chain(c.user.iter().filter_map(|u| u.key.as_deref().map(|k| (u.name.as_str(), k))));
+    let mut seen: Vec<&str> = vec![];
+    let mut out = vec![];
+    for (user, key) in all {
+        for line in key_lines(key) {
+            if seen.contains(&user) {
+                out.push((user, line));
+            } else {
+                seen.push(user);
+            }
+        }
+    }
+    out
 }
 
 /// (`--iscrypted`, the hash) for a crypt(3) hash, (`--plaintext`, the
@@ -514,6 +547,13 @@ fn post(ctx: &Ctx) -> Vec<String> {
             rules.join(" ")
         ));
         body.push("chmod 0440 /etc/sudoers.d/image-builder".into());
+    }
+    for (user, key) in extra_keys(c) {
+        body.push(format!(
+            "printf '%s\\n' {} >> \"$(getent passwd {} | cut -d: -f6)/.ssh/authorized_keys\"",
+            sh(key),
+            sh(user)
+        ));
     }
     for u in &c.user {
         if let Some(e) = u.expiredate {

@@ -260,7 +260,7 @@ pub fn generate(req: &Request) -> Result<Kickstart, Error> {
     })?;
     if !tpl.payloads.contains(&req.payload.as_str()) {
         return Err(Refusal::new(format!(
-            "the {} installer cannot install a {} payload",
+            "the {} installer cannot install the {} payload",
             release_name(req.release),
             req.payload
         ))
