@@ -22,7 +22,10 @@ impl Ctx<'_> {
         self.installer.unattended == Some(true)
     }
     fn own_kickstart(&self) -> Option<&str> {
-        self.installer.kickstart.as_ref().map(|k| k.contents.as_str())
+        self.installer
+            .kickstart
+            .as_ref()
+            .map(|k| k.contents.as_str())
     }
 }
 
@@ -133,7 +136,8 @@ fn timezone(ctx: &Ctx) -> Vec<String> {
     let ntp: &[String] = t.map(|t| t.ntpservers.as_slice()).unwrap_or(&[]);
     let mut v = vec![];
     // Without a zone of its own the EL8 syntax still needs one for NTP.
-    let zone = zone.or((ctx.unattended() || (!ntp.is_empty() && !ctx.ntp_timesource)).then_some("UTC"));
+    let zone =
+        zone.or((ctx.unattended() || (!ntp.is_empty() && !ctx.ntp_timesource)).then_some("UTC"));
     if let Some(z) = zone {
         let mut s = format!("timezone {} --utc", q(z));
         if !ntp.is_empty() && !ctx.ntp_timesource {
@@ -142,7 +146,10 @@ fn timezone(ctx: &Ctx) -> Vec<String> {
         v.push(s);
     }
     if ctx.ntp_timesource {
-        v.extend(ntp.iter().map(|n| format!("timesource --ntp-server={}", q(n))));
+        v.extend(
+            ntp.iter()
+                .map(|n| format!("timesource --ntp-server={}", q(n))),
+        );
     }
     v
 }
@@ -189,7 +196,10 @@ fn users(ctx: &Ctx) -> Vec<String> {
         }
         if let Some(h) = &u.home {
             let h = h.trim_end_matches('/');
-            s.push_str(&format!(" --homedir={}", q(if h.is_empty() { "/" } else { h })));
+            s.push_str(&format!(
+                " --homedir={}",
+                q(if h.is_empty() { "/" } else { h })
+            ));
         }
         if let Some(sh) = &u.shell {
             s.push_str(&format!(" --shell={}", q(sh)));
@@ -235,7 +245,11 @@ fn extra_keys<'a>(c: &'a Customizations) -> Vec<(&'a str, &'a str)> {
         .sshkey
         .iter()
         .map(|k| (k.user.as_str(), k.key.as_str()))
-        .chain(c.user.iter().filter_map(|u| u.key.as_deref().map(|k| (u.name.as_str(), k))));
+        .chain(
+            c.user
+                .iter()
+                .filter_map(|u| u.key.as_deref().map(|k| (u.name.as_str(), k))),
+        );
     let mut seen: Vec<&str> = vec![];
     let mut out = vec![];
     for (user, key) in all {
@@ -299,7 +313,10 @@ fn storage(ctx: &Ctx) -> Lines {
     } else if !c.filesystem.is_empty() {
         v.extend(filesystem_layout(ctx)?);
     } else if ctx.unattended() {
-        v.push(format!("autopart --type=plain --fstype={} --nohome", ctx.fstype));
+        v.push(format!(
+            "autopart --type=plain --fstype={} --nohome",
+            ctx.fstype
+        ));
     }
     Ok(v)
 }
@@ -347,7 +364,12 @@ fn disk_layout(ctx: &Ctx, parts: &[Partition]) -> Lines {
                         continue;
                     }
                     (fs, Some(mp)) => {
-                        format!("part {} {} --size={}", q(mp), fs_opt(mp, fs), mib(p.minsize))
+                        format!(
+                            "part {} {} --size={}",
+                            q(mp),
+                            fs_opt(mp, fs),
+                            mib(p.minsize)
+                        )
                     }
                 };
                 if p.mountpoint.as_deref() == Some("/") {
@@ -433,7 +455,11 @@ fn filesystem_layout(ctx: &Ctx) -> Lines {
         v.push(reqpart(false));
         for (m, s) in &list {
             let grow = if *m == "/" { " --grow" } else { "" };
-            v.push(format!("part {} --fstype={fs} --size={}{grow}", q(m), mib(*s)));
+            v.push(format!(
+                "part {} --fstype={fs} --size={}{grow}",
+                q(m),
+                mib(*s)
+            ));
         }
         return Ok(v);
     }

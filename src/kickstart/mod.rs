@@ -184,7 +184,10 @@ pub const FILE_NAME: &str = "osbuild.ks";
 /// The kernel argument that makes Anaconda (or the fixture's stand-in)
 /// read the kickstart from the medium labelled `label`.
 pub fn inst_ks_arg(label: &str) -> String {
-    format!("inst.ks=hd:LABEL={}:/{FILE_NAME}", label.replace(' ', "\\x20"))
+    format!(
+        "inst.ks=hd:LABEL={}:/{FILE_NAME}",
+        label.replace(' ', "\\x20")
+    )
 }
 
 /// A parsed template: its lines and directives.
@@ -205,8 +208,18 @@ enum Line<'t> {
 
 /// The slots a template may have; any other is a template bug.
 const SLOTS: [&str; 12] = [
-    "header", "mode", "locale", "timezone", "network", "users", "storage", "bootloader",
-    "system", "payload", "finish", "post",
+    "header",
+    "mode",
+    "locale",
+    "timezone",
+    "network",
+    "users",
+    "storage",
+    "bootloader",
+    "system",
+    "payload",
+    "finish",
+    "post",
 ];
 
 impl<'t> Template<'t> {
@@ -254,10 +267,8 @@ pub enum Error {
 /// The kickstart for `req`. Deterministic: same request, same text.
 pub fn generate(req: &Request) -> Result<Kickstart, Error> {
     let file = req.release.template_name();
-    let tpl = Template::parse(req.release.template()).map_err(|message| Error::Template {
-        file,
-        message,
-    })?;
+    let tpl = Template::parse(req.release.template())
+        .map_err(|message| Error::Template { file, message })?;
     if !tpl.payloads.contains(&req.payload.as_str()) {
         return Err(Refusal::new(format!(
             "the {} installer cannot install the {} payload",

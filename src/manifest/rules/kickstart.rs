@@ -26,8 +26,9 @@ pub const PAYLOAD_COMMANDS: [&str; 8] = [
 /// refused payload command in `Err` via the message.
 pub fn kickstart_contents(text: &str) -> Rule {
     if text.trim().is_empty() {
-        return Err(Refusal::new("the kickstart contents are empty")
-            .hint("remove [customizations.installer.kickstart] or write a kickstart in `contents`"));
+        return Err(Refusal::new("the kickstart contents are empty").hint(
+            "remove [customizations.installer.kickstart] or write a kickstart in `contents`",
+        ));
     }
     if text.contains('\0') {
         return refuse("the kickstart contents contain a NUL byte");
@@ -52,7 +53,9 @@ pub fn kickstart_contents(text: &str) -> Rule {
                 "the kickstart contents name a payload (`{cmd}` on their line {})",
                 n + 1
             ))
-            .hint("image-builder appends the payload line for the image on the medium: remove yours"));
+            .hint(
+                "image-builder appends the payload line for the image on the medium: remove yours",
+            ));
         }
     }
     Ok(())
