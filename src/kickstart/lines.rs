@@ -239,6 +239,22 @@ fn key_lines(key: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
+/// The home directory the installer gives `user`.
+fn home(c: &Customizations, user: &str) -> String {
+    let given = c
+        .user
+        .iter()
+        .find(|u| u.name == user)
+        .and_then(|u| u.home.as_deref())
+        .map(|h| h.trim_end_matches('/'))
+        .filter(|h| !h.is_empty());
+    match (given, user) {
+        (Some(h), _) => h.to_string(),
+        (None, "root") => "/root".into(),
+        (None, u) => format!("/home/{u}"),
+    }
+}
+
 /// Every key after a user's first, as (user, key), in manifest order.
 fn extra_keys<'a>(c: &'a Customizations) -> Vec<(&'a str, &'a str)> {
     let all = c
@@ -576,9 +592,9 @@ fn post(ctx: &Ctx) -> Vec<String> {
     }
     for (user, key) in extra_keys(c) {
         body.push(format!(
-            "printf '%s\\n' {} >> \"$(getent passwd {} | cut -d: -f6)/.ssh/authorized_keys\"",
+            "printf '%s\\n' {} >> {}",
             sh(key),
-            sh(user)
+            sh(&format!("{}/.ssh/authorized_keys", home(c, user)))
         ));
     }
     for u in &c.user {

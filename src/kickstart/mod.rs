@@ -90,23 +90,26 @@ pub enum Release {
     AlmaLinux9,
     AlmaLinux10,
     Kitten10,
+    /// The test distribution (`distros/fixture.toml`): AlmaLinux 10's
+    /// kickstart with the fixture's default filesystem (ext4), for its
+    /// stand-in installer.
+    Fixture,
 }
 
 impl Release {
-    pub const ALL: [Release; 4] = [
+    pub const ALL: [Release; 5] = [
         Release::AlmaLinux8,
         Release::AlmaLinux9,
         Release::AlmaLinux10,
         Release::Kitten10,
+        Release::Fixture,
     ];
 
-    /// The release of a distro id and major version. The fixture
-    /// distribution stands in for AlmaLinux 10 (its installer runtime is a
-    /// stand-in for Anaconda 10).
+    /// The release of a distro id and major version.
     pub fn from_distro(id: &str, major: u32) -> Option<Release> {
         match (id, major) {
             ("almalinux-kitten-10", _) => Some(Release::Kitten10),
-            ("fixture", _) => Some(Release::AlmaLinux10),
+            ("fixture", _) => Some(Release::Fixture),
             (_, 8) => Some(Release::AlmaLinux8),
             (_, 9) => Some(Release::AlmaLinux9),
             (_, 10) => Some(Release::AlmaLinux10),
@@ -121,6 +124,7 @@ impl Release {
             Release::AlmaLinux9 => "almalinux-9.ks.in",
             Release::AlmaLinux10 => "almalinux-10.ks.in",
             Release::Kitten10 => "almalinux-kitten-10.ks.in",
+            Release::Fixture => "fixture.ks.in",
         }
     }
 
@@ -131,6 +135,7 @@ impl Release {
             Release::AlmaLinux9 => include_str!("../../kickstarts/almalinux-9.ks.in"),
             Release::AlmaLinux10 => include_str!("../../kickstarts/almalinux-10.ks.in"),
             Release::Kitten10 => include_str!("../../kickstarts/almalinux-kitten-10.ks.in"),
+            Release::Fixture => include_str!("../../kickstarts/fixture.ks.in"),
         }
     }
 
@@ -339,5 +344,6 @@ fn release_name(r: Release) -> &'static str {
         Release::AlmaLinux9 => "AlmaLinux 9",
         Release::AlmaLinux10 => "AlmaLinux 10",
         Release::Kitten10 => "AlmaLinux Kitten 10",
+        Release::Fixture => "fixture",
     }
 }
