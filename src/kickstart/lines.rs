@@ -584,6 +584,7 @@ fn post(ctx: &Ctx) -> Vec<String> {
             .iter()
             .map(|n| sh(&format!("{n} ALL=(ALL) NOPASSWD: ALL")))
             .collect();
+        body.push("mkdir -p /etc/sudoers.d".into());
         body.push(format!(
             "printf '%s\\n' {} > /etc/sudoers.d/image-builder",
             rules.join(" ")
