@@ -256,7 +256,7 @@ fn home(c: &Customizations, user: &str) -> String {
 }
 
 /// Every key after a user's first, as (user, key), in manifest order.
-fn extra_keys<'a>(c: &'a Customizations) -> Vec<(&'a str, &'a str)> {
+fn extra_keys(c: &Customizations) -> Vec<(&str, &str)> {
     let all = c
         .sshkey
         .iter()
