@@ -306,8 +306,8 @@ fn templates_pass_ksvalidator() {
 #[test]
 fn generated_kickstarts_pass_ksvalidator() {
     let dir = workdir("matrix");
-    let mut failures = vec![];
-    let mut n = 0;
+    // (what, validator version, file, text)
+    let mut jobs: Vec<(String, &'static str, PathBuf, String)> = vec![];
     for (name, text) in manifests() {
         let doc = parse(name, &text);
         for r in Release::ALL {
@@ -318,18 +318,33 @@ fn generated_kickstarts_pass_ksvalidator() {
                 assert_eq!(ks, again, "{name} {r:?} {p}: not deterministic");
                 let f = dir.join(format!("{name}-{r:?}-{p}.ks"));
                 std::fs::write(&f, &ks.text).unwrap();
-                let (ok, out) = ksvalidator(ks.validator, &f);
-                if !ok {
-                    failures.push(format!(
-                        "{name} {r:?} {p} (ksvalidator -v {}):\n{out}\n{}",
-                        ks.validator, ks.text
-                    ));
-                }
-                n += 1;
+                jobs.push((format!("{name} {r:?} {p}"), ks.validator, f, ks.text));
             }
         }
     }
-    assert!(n >= 80, "only {n} kickstarts generated");
+    assert!(jobs.len() >= 80, "only {} kickstarts generated", jobs.len());
+    // One ksvalidator (a Python start-up) per file: spread over the cores.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = jobs.len().div_ceil(threads);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter_map(|(what, v, f, text)| {
+                            let (ok, out) = ksvalidator(v, f);
+                            (!ok).then(|| format!("{what} (ksvalidator -v {v}):\n{out}\n{text}"))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
     assert!(failures.is_empty(), "{}", failures.join("\n----\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
