@@ -85,11 +85,13 @@ else
   exit 1
 fi
 
-# Python tools the tests run (SBOM validators), in a venv of their own so
-# the system Python stays untouched. Pinned; PyPI is reachable here.
+# Python tools the tests run (SBOM validators; pykickstart's ksvalidator
+# for installer kickstarts: 3.78 knows RHEL10; Debian's archive here has no
+# python3-pykickstart), in a venv of their own so the system Python stays untouched.
+# Pinned; PyPI is reachable here.
 PYVENV=${IMAGE_BUILDER_PYVENV:-/opt/image-builder-py}
-py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0)
-if [ ! -x "$PYVENV/bin/pyspdxtools" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
+py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0 pykickstart==3.78)
+if [ ! -x "$PYVENV/bin/pyspdxtools" ] || [ ! -x "$PYVENV/bin/ksvalidator" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
   log "python venv $PYVENV: ${py_pkgs[*]}"
   $SUDO python3 -m venv "$PYVENV"
   $SUDO "$PYVENV/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}"

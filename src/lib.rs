@@ -17,6 +17,7 @@ pub mod commands;
 pub mod distro;
 pub mod error;
 pub mod fetch;
+pub mod kickstart;
 pub mod manifest;
 pub mod oci;
 pub mod pipeline;
