@@ -234,6 +234,14 @@ fn targets(s: &mut String, o: &OutputPlan) {
                 p.reference, p.version
             );
         }
+        ArtifactPlan::IsoLive(p) => {
+            let _ = writeln!(
+                s,
+                "    iso: volume id {}, live root LiveOS/squashfs.img (zstd), hybrid MBR/GPT\n    iso cmdline: {}",
+                p.volume_id,
+                p.cmdline.join(" ")
+            );
+        }
         ArtifactPlan::Pending { stage } => {
             let _ = writeln!(s, "    artifact: {stage} have not landed yet");
         }

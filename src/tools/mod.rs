@@ -12,6 +12,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub mod iso;
 pub mod ostree;
 
 /// How many bytes of stderr a failure message keeps.
