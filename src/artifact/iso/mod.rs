@@ -160,7 +160,7 @@ impl Builder for IsoBuilder {
         }
         let squash = staging.join("LiveOS/squashfs.img");
         std::fs::create_dir_all(squash.parent().expect("LiveOS"))?;
-        crate::tools::iso::mksquashfs(&tree.root, &squash, sde)?;
+        crate::tools::iso::mksquashfs(&tree.root, &squash, sde, false)?;
 
         let tmp = work.path().join("out.iso");
         crate::tools::iso::xorriso(&IsoSpec {
