@@ -92,10 +92,17 @@ pub fn plan(
                 efi.grub,
                 signed_by(sb)
             ));
-            chain.push(format!(
-                "/images/pxeboot/vmlinuz + initrd.img (dracut dmsquash-live){} → root=live: LiveOS/squashfs.img, overlay on tmpfs",
-                signed_by(sb)
-            ));
+            chain.push(if t == OutputType::IsoLive {
+                format!(
+                    "/images/pxeboot/vmlinuz + initrd.img (dracut dmsquash-live){} → root=live: LiveOS/squashfs.img, overlay on tmpfs",
+                    signed_by(sb)
+                )
+            } else {
+                format!(
+                    "/images/pxeboot/vmlinuz + initrd.img{} → the installer's stage2 on the medium",
+                    signed_by(sb)
+                )
+            });
         } else if uki {
             chain.push(format!(
                 "EFI/BOOT/{} = unified kernel image ({} + kernel + initramfs + cmdline){}",

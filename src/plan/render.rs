@@ -237,8 +237,9 @@ fn targets(s: &mut String, o: &OutputPlan) {
         ArtifactPlan::IsoLive(p) => {
             let _ = writeln!(
                 s,
-                "    iso: volume id {}, live root LiveOS/squashfs.img (zstd), hybrid MBR/GPT\n    iso cmdline: {}",
+                "    iso: volume id {}, live root LiveOS/squashfs.img (zstd level {}), hybrid MBR/GPT\n    iso cmdline: {}",
                 p.volume_id,
+                p.compression_level,
                 p.cmdline.join(" ")
             );
         }

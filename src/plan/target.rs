@@ -152,6 +152,8 @@ pub struct IsoPlan {
     /// The kernel command line of the medium's default entry:
     /// `root=live:CDLABEL=VOLID rd.live.image` and the boot plan's.
     pub cmdline: Vec<String>,
+    /// zstd level of the live root's squashfs.
+    pub compression_level: u32,
 }
 
 /// The volume id an ISO gets without `[output.iso] volume_id`:
@@ -189,10 +191,8 @@ pub fn iso_plan(
     if boot.secureboot == SecureBootMode::Custom || boot.uki {
         return Err("an ISO boots the distro's chain (shim → GRUB → kernel) or none: secureboot = \"custom\" and uki = true are not built for ISOs yet".into());
     }
-    let volume_id = o
-        .and_then(|x| x.iso.as_ref())
-        .and_then(|i| i.volume_id.clone())
-        .unwrap_or(default_id);
+    let opts = o.and_then(|x| x.iso.clone()).unwrap_or_default();
+    let volume_id = opts.volume_id.clone().unwrap_or(default_id);
     let mut cmdline = vec![
         format!("root=live:CDLABEL={volume_id}"),
         "rd.live.image".to_string(),
@@ -201,7 +201,11 @@ pub fn iso_plan(
         "rd.live.overlay.overlayfs=1".to_string(),
     ];
     cmdline.extend(boot.cmdline.iter().cloned());
-    Ok(IsoPlan { volume_id, cmdline })
+    Ok(IsoPlan {
+        volume_id,
+        cmdline,
+        compression_level: opts.compression_level.unwrap_or(15),
+    })
 }
 
 /// The parent of an OSTree commit.

@@ -145,8 +145,8 @@ pub fn xorriso(spec: &IsoSpec) -> Result<()> {
 /// in its environment (`mksquashfs`): squashfs-tools 4.5+ set the
 /// filesystem's and every file's time from it, and refuse it together
 /// with `-mkfs-time`/`-all-time`, so an inherited value could never clash.
-pub fn mksquashfs_args(src: &Path, out: &Path, fast: bool) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec![
+pub fn mksquashfs_args(src: &Path, out: &Path, level: u32) -> Vec<OsString> {
+    vec![
         src.as_os_str().into(),
         out.as_os_str().into(),
         "-noappend".into(),
@@ -157,19 +157,16 @@ pub fn mksquashfs_args(src: &Path, out: &Path, fast: bool) -> Vec<OsString> {
         "-xattrs".into(),
         "-no-progress".into(),
         "-quiet".into(),
-    ];
-    if fast {
-        a.extend(["-Xcompression-level".into(), "1".into()]);
-    }
-    a
+        "-Xcompression-level".into(),
+        level.to_string().into(),
+    ]
 }
 
-/// Packs `src` into the squashfs image `out`; `fast`: zstd level 1 (a
-/// throwaway copy), else zstd's default level (a medium to ship).
-pub fn mksquashfs(src: &Path, out: &Path, epoch: i64, fast: bool) -> Result<()> {
+/// Packs `src` into the squashfs image `out` at zstd `level` (1 to 22).
+pub fn mksquashfs(src: &Path, out: &Path, epoch: i64, level: u32) -> Result<()> {
     run_with_env(
         "mksquashfs",
-        &mksquashfs_args(src, out, fast),
+        &mksquashfs_args(src, out, level),
         &sde_env(epoch),
     )
     .with_context(|| format!("packing {} (mksquashfs)", src.display()))?;
@@ -289,18 +286,11 @@ mod tests {
 
     #[test]
     fn squashfs_arguments() {
-        let a = strs(&mksquashfs_args(
-            Path::new("/t"),
-            Path::new("/o.img"),
-            false,
-        ))
-        .join(" ");
+        let a = strs(&mksquashfs_args(Path::new("/t"), Path::new("/o.img"), 3)).join(" ");
         assert_eq!(
             a,
-            "/t /o.img -noappend -comp zstd -b 1M -xattrs -no-progress -quiet"
+            "/t /o.img -noappend -comp zstd -b 1M -xattrs -no-progress -quiet -Xcompression-level 3"
         );
-        let a = strs(&mksquashfs_args(Path::new("/t"), Path::new("/o.img"), true));
-        assert!(a.ends_with(&["-Xcompression-level".into(), "1".into()]));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn prepare(iso: &Path, workdir: &Path) -> Result<PathBuf> {
     }
     super::inject::write_unit(&tree).context("writing the report unit")?;
     let packed = workdir.join("squashfs-injected.img");
-    crate::tools::iso::mksquashfs(&tree, &packed, 0, true)?;
+    crate::tools::iso::mksquashfs(&tree, &packed, 0, 1)?;
     std::fs::remove_dir_all(&tree).with_context(|| format!("removing {}", tree.display()))?;
     let copy = workdir.join("injected.iso");
     crate::tools::iso::replace_file(iso, &copy, SQUASHFS, &packed)?;

@@ -160,7 +160,7 @@ impl Builder for IsoBuilder {
         }
         let squash = staging.join("LiveOS/squashfs.img");
         std::fs::create_dir_all(squash.parent().expect("LiveOS"))?;
-        crate::tools::iso::mksquashfs(&tree.root, &squash, sde, false)?;
+        crate::tools::iso::mksquashfs(&tree.root, &squash, sde, p.compression_level)?;
 
         let tmp = work.path().join("out.iso");
         crate::tools::iso::xorriso(&IsoSpec {
