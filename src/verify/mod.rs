@@ -9,6 +9,7 @@
 //! - `qemu`: the command line (pure, table-tested)
 //! - `firmware`: a fresh UEFI variable store per boot, custom keys enrolled
 //! - `inject`: the report unit written into a throwaway copy of the image
+//! - `inject_iso`: the same for a live ISO (its squashfs root repacked)
 //! - `serial`: run QEMU, follow the console, stop at the first decisive line
 //! - `expect`: compare the report with a `qemu-tests/*.toml` file
 //!

@@ -163,7 +163,7 @@ pub fn bios(tree: &Path, staging: &Path, volume_id: &str, work: &Path) -> Result
     .with_context(|| format!("writing {}", cfg.display()))?;
     let out = staging.join(ELTORITO);
     if let Some(d) = out.parent() {
-        std::fs::create_dir_all(d)?;
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
     let mut args: Vec<String> = vec![
         "-O".into(),

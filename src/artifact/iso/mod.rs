@@ -109,7 +109,9 @@ impl Builder for IsoBuilder {
 
         let staging = work.path().join("iso");
         let pxe = staging.join(media::VMLINUZ.trim_start_matches('/'));
-        std::fs::create_dir_all(pxe.parent().expect("images/pxeboot"))?;
+        let pxe_dir = pxe.parent().expect("images/pxeboot");
+        std::fs::create_dir_all(pxe_dir)
+            .with_context(|| format!("creating {}", pxe_dir.display()))?;
         std::fs::copy(&live.vmlinuz, &pxe).context("copying the kernel to the medium")?;
         std::fs::copy(
             &live.initrd,
@@ -159,7 +161,9 @@ impl Builder for IsoBuilder {
             bail!("{}/{}: the ISO would have no boot image", a.arch, o.name);
         }
         let squash = staging.join("LiveOS/squashfs.img");
-        std::fs::create_dir_all(squash.parent().expect("LiveOS"))?;
+        let live_dir = squash.parent().expect("LiveOS");
+        std::fs::create_dir_all(live_dir)
+            .with_context(|| format!("creating {}", live_dir.display()))?;
         crate::tools::iso::mksquashfs(&tree.root, &squash, sde, p.compression_level)?;
 
         let tmp = work.path().join("out.iso");
