@@ -104,7 +104,7 @@ impl Builder for IsoBuilder {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        crate::tarball::clamp_mtimes(&tree.root, sde)?;
+        // Boot preparation, then every mtime clamped (what it wrote too).
         let live = prepare_live(&tree.root, sde)?;
 
         let staging = work.path().join("iso");
