@@ -138,21 +138,10 @@ pub fn bios(tree: &Path, staging: &Path, volume_id: &str, work: &Path) -> Result
     if !moddir.join("iso9660.mod").is_file() || !hybrid.is_file() {
         bail!("BIOS boot of an ISO needs GRUB's i386-pc modules in the tree (/usr/lib/grub/i386-pc with iso9660.mod and boot_hybrid.img): add grub2-pc, or set [boot] firmware = \"uefi\"");
     }
-    let dest = staging.join("boot/grub2/i386-pc");
-    std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
-    let mut names: Vec<_> = std::fs::read_dir(&moddir)
-        .with_context(|| format!("reading {}", moddir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .collect();
-    names.sort();
-    for n in names {
-        let keep = n
-            .to_str()
-            .is_some_and(|n| n.ends_with(".mod") || n.ends_with(".lst"));
-        if keep {
-            copy(&moddir.join(&n), &dest.join(&n))?;
-        }
-    }
+    crate::artifact::disk::bootloader::copy_grub_modules(
+        tree,
+        &staging.join(GRUB_DIR.trim_start_matches('/')),
+    )?;
     let cfg = work.join("eltorito-early.cfg");
     std::fs::write(
         &cfg,
