@@ -239,24 +239,34 @@ pub fn efiboot(
         .map(|n| boot.join(n).metadata().map(|m| m.len()).unwrap_or(0))
         .sum();
     let img = work.join("efiboot.img");
-    esp::build(
-        &img,
-        efiboot_size(content),
-        &src,
-        Ids::new(seed).u32("fs:efiboot"),
-        epoch,
-    )
+    let size = efiboot_size(content);
+    let volume = Ids::new(seed).u32("fs:efiboot");
+    if size <= FAT16_MAX {
+        esp::build_fat16(&img, size, &src, volume, epoch)
+    } else {
+        esp::build(&img, size, &src, volume, epoch)
+    }
     .context("writing efiboot.img")?;
     std::fs::remove_dir_all(&src).with_context(|| format!("removing {}", src.display()))?;
     Ok(img)
 }
 
-/// The FAT image's size: what it holds plus room, whole MiB, and at least
-/// what FAT32 needs (65,525 clusters: `esp::build` writes FAT32).
+const MIB: u64 = 1 << 20;
+
+/// The largest efiboot.img written as FAT16 (2 KiB clusters, fewer than
+/// 65,525 of them); a bigger one is FAT32.
+const FAT16_MAX: u64 = 128 * MIB;
+
+/// The FAT image's size: what it holds plus 2 MiB (directories, FATs,
+/// slack), whole MiB, at least 8 MiB (FAT16's 4,085 clusters of 1 KiB);
+/// past FAT16's reach, at least what FAT32 needs.
 pub fn efiboot_size(content: u64) -> u64 {
-    const MIB: u64 = 1 << 20;
-    let want = (content + 4 * MIB).div_ceil(MIB) * MIB;
-    want.max(36 * MIB)
+    let want = (content + 2 * MIB).div_ceil(MIB) * MIB;
+    if want <= FAT16_MAX {
+        want.max(8 * MIB)
+    } else {
+        want.max(36 * MIB)
+    }
 }
 
 #[cfg(test)]
@@ -306,8 +316,10 @@ mod tests {
 
     #[test]
     fn efiboot_sizes() {
-        assert_eq!(efiboot_size(0), 36 << 20);
-        assert_eq!(efiboot_size(40 << 20), 44 << 20);
-        assert_eq!(efiboot_size((40 << 20) + 1), 45 << 20);
+        assert_eq!(efiboot_size(0), 8 << 20);
+        // shim + GRUB + MokManager of the fixture: about 7 MiB.
+        assert_eq!(efiboot_size(7 << 20), 9 << 20);
+        assert_eq!(efiboot_size((7 << 20) + 1), 10 << 20);
+        assert_eq!(efiboot_size(200 << 20), 202 << 20);
     }
 }
