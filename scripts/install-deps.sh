@@ -26,6 +26,9 @@ debian_pkgs=(
   skopeo docker-registry apache2-utils
   # ostree outputs: libostree's CLI commits, signs and checks repositories
   ostree
+  # ISOs: squashfs of the live tree (mksquashfs; unsquashfs for verify's
+  # report injection); xorriso and mtools above lay out and check the media
+  squashfs-tools
 )
 backports_pkgs=(qemu-system-x86 qemu-system-arm qemu-user-static)
 
@@ -78,7 +81,7 @@ S
   fi
 elif command -v dnf >/dev/null 2>&1; then
   $SUDO dnf install -y gcc clang clang-devel pkgconf libsolv-devel rpm-build rpm-sign \
-    createrepo_c dnf gnupg2 python3-pip dosfstools mtools sbsigntools xorriso cpio zstd \
+    createrepo_c dnf gnupg2 python3-pip dosfstools mtools sbsigntools xorriso squashfs-tools cpio zstd \
     openssl edk2-ovmf qemu-kvm qemu-img dpkg ostree
 else
   echo "install-deps: need apt-get (Debian 12) or dnf (AlmaLinux/Fedora)" >&2

@@ -76,13 +76,15 @@ fn the_template_script_builds_pushes_signed_and_skips_an_unchanged_lock() {
     };
     // The base: the fixture bootc image, one arch.
     let base_out = t.path().join("base");
+    let base_manifest = t.path().join("base.toml");
+    std::fs::copy(root().join("manifests/fixture/oci.toml"), &base_manifest).unwrap();
     let o = ib(&[
         "build",
         "--arch",
         "x86_64",
         "-o",
         s(&base_out),
-        s(&root().join("manifests/fixture/oci.toml")),
+        s(&base_manifest),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let base = base_out.join("fixture-bootc.oci.tar");
@@ -118,7 +120,7 @@ fn the_template_script_builds_pushes_signed_and_skips_an_unchanged_lock() {
             .env("MANIFEST", "fixture-respin.toml")
             .env("IB", bin)
             .env("TLS_VERIFY", "false")
-            .env("SIGN_KEY", &keys.join("cosign.key"))
+            .env("SIGN_KEY", keys.join("cosign.key"))
             .env("COSIGN_PASSWORD", "")
             .env("REGISTRY_AUTH_FILE", &auth)
             .env("ONLY_IF_CHANGED", if only_if_changed { "1" } else { "0" })

@@ -190,7 +190,7 @@ pub struct LintArgs {
 /// `verify ARTIFACT`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Disk image (raw, qcow2, vmdk, vhd) to boot
+    /// Disk image (raw, qcow2, vmdk, vhd) or ISO to boot
     pub artifact: PathBuf,
     /// Secure Boot: `ms` (Microsoft keys enrolled, enforced), `custom` (the keys from --keys), `off`
     #[arg(long, default_value = "ms")]
@@ -216,6 +216,10 @@ pub struct VerifyArgs {
     /// Expect the firmware/shim to refuse the image (a negative test) instead of a report
     #[arg(long)]
     pub expect_refusal: bool,
+    /// How the artifact is attached: `disk` (virtio), `cdrom` or `usb` (removable media,
+    /// for ISOs); default: cdrom for an ISO 9660 image, else disk
+    #[arg(long)]
+    pub media: Option<String>,
 }
 
 /// `secureboot …`.

@@ -19,8 +19,8 @@ pub mod target;
 
 pub use scripts::ScriptPlan;
 pub use target::{
-    ArtifactPlan, Destination, Flags, OciPlan, OstreeParent, OstreePlan, SignerPlan, TreePlan,
-    TreeSource,
+    ArtifactPlan, Destination, Flags, IsoPlan, OciPlan, OstreeParent, OstreePlan, SignerPlan,
+    TreePlan, TreeSource,
 };
 
 use crate::distro::{self, arch, Arch, DistroDef};
@@ -663,8 +663,20 @@ fn output_plan(
             )
             .map_err(|(k, e)| (Some(k), e))?,
         ),
+        OutputType::IsoLive => {
+            let Some(b) = boot.as_ref().filter(|_| ar.has_uefi() || ar.bios) else {
+                return Err((
+                    None,
+                    format!("an iso-live output boots through UEFI or BIOS, and {} has neither: ISOs are built for x86_64 and aarch64", ar.name),
+                ));
+            };
+            ArtifactPlan::IsoLive(
+                target::iso_plan(out, target::default_volume_id(&base, &version, ar.name), b)
+                    .map_err(|e| (None, e))?,
+            )
+        }
         _ => ArtifactPlan::Pending {
-            stage: "ISOs".into(),
+            stage: "installer ISOs".into(),
         },
     };
     let mut destinations = vec![Destination::File {

@@ -237,6 +237,15 @@ fn targets(s: &mut String, o: &OutputPlan) {
                 p.reference, p.version
             );
         }
+        ArtifactPlan::IsoLive(p) => {
+            let _ = writeln!(
+                s,
+                "    iso: volume id {}, live root LiveOS/squashfs.img (zstd level {}), hybrid MBR/GPT\n    iso cmdline: {}",
+                p.volume_id,
+                p.compression_level,
+                p.cmdline.join(" ")
+            );
+        }
         ArtifactPlan::Pending { stage } => {
             let _ = writeln!(s, "    artifact: {stage} have not landed yet");
         }

@@ -48,6 +48,7 @@ pub const HOST_TOOLS: &[Tool] = &[
     t("mkfs.ext4", "e2fsprogs", "e2fsprogs", "ext4 filesystems (mkfs -d)"),
     t("mkfs.xfs", "xfsprogs", "xfsprogs", "XFS filesystems"),
     t("mkswap", "util-linux", "util-linux", "swap partitions"),
+    t("mksquashfs", "squashfs-tools", "squashfs-tools", "live ISOs' LiveOS/squashfs.img"),
     t("mount", "util-linux", "mount", "XFS roots"),
     t("objcopy", "binutils", "binutils", "assembles x86_64 UKIs"),
     Tool {
@@ -89,7 +90,9 @@ pub const HOST_TOOLS: &[Tool] = &[
     t("systemctl", "systemd", "systemd", "presets and services (--root)"),
     t("tar", "tar", "tar", "trees into filesystems and archives"),
     t("umount", "util-linux", "mount", "XFS roots"),
+    t("xorriso", "xorriso", "xorriso", "ISO 9660 media, El Torito and hybrid layout"),
     t("unshare", "util-linux", "util-linux", "sandboxed build scripts"),
+    t("unsquashfs", "squashfs-tools", "squashfs-tools", "verify's report unit into live ISOs"),
     Tool {
         program: "virt-fw-vars",
         almalinux: Some("python3-virt-firmware"),

@@ -13,6 +13,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub mod iso;
 pub mod ostree;
 pub mod rpm;
 

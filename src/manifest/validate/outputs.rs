@@ -50,6 +50,17 @@ pub(super) fn check_output_options(
         ));
     }
     if let Some(iso) = &o.iso {
+        if let Some(l) = iso.compression_level {
+            if !(1..=22).contains(&l) {
+                out.push(
+                    doc.diag(
+                        &keys!["output", i, "iso", "compression_level"],
+                        format!("compression_level {l}: zstd levels are 1 to 22"),
+                    )
+                    .hint("leave it out for mksquashfs's default (15); 3 builds fast"),
+                );
+            }
+        }
         if let Some(v) = &iso.volume_id {
             judge(
                 doc,
