@@ -110,6 +110,7 @@ pub const TEST_TOOLS: &[&str] = &[
     "htpasswd",
     "image-builder",
     "skopeo",
+    "sleep",
 ];
 
 fn name_of(program: &str) -> &str {
