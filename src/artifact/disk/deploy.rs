@@ -40,6 +40,11 @@ pub struct DeployInput<'a> {
     pub releasever: &'a str,
     /// The plan's kernel arguments (distro, console, manifest).
     pub kernel_args: &'a [String],
+    /// The image's manifest and config JSON (the image ref's metadata).
+    pub manifest_json: &'a str,
+    pub config_json: &'a str,
+    /// Where notes go (which ostree wrote the sysroot).
+    pub progress: &'a dyn Progress,
 }
 
 /// The disk artifact of a target deployed from a bootc image (called by
@@ -78,6 +83,8 @@ pub fn add(
     let sysroot = work.path().join("sysroot");
     let raw = work.path().join("disk.raw");
     let tp = &o.tree;
+    let manifest_json = blob_text(&base.layout, &base.digest)?;
+    let config_json = blob_text(&base.layout, &base.image.manifest.config.digest)?;
     let disk = super::build_raw(
         &Input {
             tree: &sysroot,
@@ -97,6 +104,9 @@ pub fn add(
                 manifest_dir: &tp.manifest_dir,
                 releasever: &tp.releasever,
                 kernel_args: &tp.kernel_args,
+                manifest_json: &manifest_json,
+                config_json: &config_json,
+                progress,
             }),
         },
         &raw,
@@ -140,6 +150,16 @@ pub fn add(
     }])
 }
 
+/// A JSON blob of the image's layout as text, verified against its digest.
+fn blob_text(layout: &crate::oci::layout::Layout, digest: &str) -> Result<String> {
+    let p = layout.blob_path(digest)?;
+    let size = std::fs::metadata(&p)
+        .with_context(|| format!("reading {}", p.display()))?
+        .len();
+    let bytes = layout.read_verified(digest, size, 4 << 20)?;
+    String::from_utf8(bytes).with_context(|| format!("blob {digest} is not UTF-8 JSON"))
+}
+
 /// Deploys into `input.tree` (the sysroot) and lays out /boot and the ESP;
 /// returns what `build_raw` reports and the tree holding GRUB's i386-pc
 /// modules (the deployment).
@@ -164,7 +184,15 @@ pub fn prepare(
         kargs: &kargs,
         source_date_epoch: input.source_date_epoch,
         work: input.work,
+        manifest_json: d.manifest_json,
+        config_json: d.config_json,
     })?;
+    d.progress.event(&Event::Note {
+        message: format!(
+            "ostree: sysroot written by {}; commit {} on {}",
+            deployed.tool, deployed.commit, deployed.image_ref
+        ),
+    });
     customize(input, d, &deployed, &kargs)?;
     write_fstab(&deployed.dir, u)?;
     let boot_separate = u.boot.is_some();
