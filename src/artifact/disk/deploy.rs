@@ -19,8 +19,9 @@
 
 use super::bootloader::{Prepared, Uuids};
 use super::{Ids, Input};
+use crate::artifact::ostree::cache;
 use crate::artifact::ostree::sysroot::{self, Deployed};
-use crate::artifact::{Bootable, Produced, Target, Tree};
+use crate::artifact::{BaseTree, Bootable, Produced, Target, Tree};
 use crate::plan::deploy::DeployPlan;
 use crate::plan::ArtifactPlan;
 use crate::progress::{Event, Progress};
@@ -45,6 +46,12 @@ pub struct DeployInput<'a> {
     pub config_json: &'a str,
     /// Where notes go (which ostree wrote the sysroot).
     pub progress: &'a dyn Progress,
+    /// The image as read by the tree stage; its layers are applied to
+    /// `image_root` here when it was not unpacked and the build cache has
+    /// no sysroot for it.
+    pub base: &'a BaseTree,
+    /// The build cache's root.
+    pub cache_root: &'a Path,
 }
 
 /// The disk artifact of a target deployed from a bootc image (called by
@@ -52,6 +59,7 @@ pub struct DeployInput<'a> {
 pub fn add(
     output_dir: &Path,
     work_root: &Path,
+    cache_root: &Path,
     t: &Target,
     tree: Tree,
     plan: &DeployPlan,
@@ -107,6 +115,8 @@ pub fn add(
                 manifest_json: &manifest_json,
                 config_json: &config_json,
                 progress,
+                base,
+                cache_root,
             }),
         },
         &raw,
@@ -170,29 +180,13 @@ pub fn prepare(
     _ids: &Ids,
 ) -> Result<(Prepared, PathBuf)> {
     let sysroot = input.tree;
-    let mut kargs = vec![format!("root=UUID={}", u.root), "rw".to_string()];
-    kargs.extend(image_kargs(d.image_root, input.arch.name)?);
-    kargs.extend(d.kernel_args.iter().cloned());
-    let mut seen = std::collections::BTreeSet::new();
-    kargs.retain(|k| seen.insert(k.clone()));
-    let deployed = sysroot::deploy(&sysroot::Request {
-        sysroot,
-        image_root: d.image_root,
-        stateroot: &d.plan.stateroot,
-        origin: &d.plan.origin,
-        digest: d.digest,
-        kargs: &kargs,
-        source_date_epoch: input.source_date_epoch,
-        work: input.work,
-        manifest_json: d.manifest_json,
-        config_json: d.config_json,
-    })?;
-    d.progress.event(&Event::Note {
-        message: format!(
-            "ostree: sysroot written by {}; commit {} on {}",
-            deployed.tool, deployed.commit, deployed.image_ref
-        ),
-    });
+    let before = vec![format!("root=UUID={}", u.root), "rw".to_string()];
+    let (deployed, kargs) = if d.base.unpacked {
+        // A derived tree: made in this build, not the image as cached.
+        deploy_image(input, d, &before)?
+    } else {
+        deploy_cached(input, d, &before)?
+    };
     customize(input, d, &deployed, &kargs)?;
     write_fstab(&deployed.dir, u)?;
     let boot_separate = u.boot.is_some();
@@ -211,6 +205,108 @@ pub fn prepare(
         },
         deployed.dir,
     ))
+}
+
+/// Deploys the unpacked image root into the sysroot; returns the
+/// deployment and its kernel arguments.
+fn deploy_image(
+    input: &Input,
+    d: &DeployInput,
+    before: &[String],
+) -> Result<(Deployed, Vec<String>)> {
+    let mut kargs = before.to_vec();
+    kargs.extend(image_kargs(d.image_root, input.arch.name)?);
+    kargs.extend(d.kernel_args.iter().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    kargs.retain(|k| seen.insert(k.clone()));
+    let deployed = sysroot::deploy(&sysroot::Request {
+        sysroot: input.tree,
+        image_root: d.image_root,
+        stateroot: &d.plan.stateroot,
+        origin: &d.plan.origin,
+        digest: d.digest,
+        kargs: &kargs,
+        source_date_epoch: input.source_date_epoch,
+        work: input.work,
+        manifest_json: d.manifest_json,
+        config_json: d.config_json,
+    })?;
+    d.progress.event(&Event::Note {
+        message: format!(
+            "ostree: sysroot written by {}; commit {} on {}",
+            deployed.tool, deployed.commit, deployed.image_ref
+        ),
+    });
+    Ok((deployed, kargs))
+}
+
+/// The sysroot from the build cache (`artifact::ostree::cache`) when it
+/// has this image deployed with these arguments; else the image's layers
+/// are applied, deployed, and the sysroot kept there.
+fn deploy_cached(
+    input: &Input,
+    d: &DeployInput,
+    before: &[String],
+) -> Result<(Deployed, Vec<String>)> {
+    let host_ostree = crate::tools::ostree::Tool::Host.version()?;
+    let id = cache::Key {
+        digest: d.digest,
+        origin: &d.plan.origin,
+        stateroot: &d.plan.stateroot,
+        kargs_before: before,
+        kargs_after: d.kernel_args,
+        source_date_epoch: input.source_date_epoch,
+        host_ostree: &host_ostree,
+    }
+    .id();
+    let c = cache::Cache::new(d.cache_root);
+    let sysroot = input.tree;
+    let (deployed, kargs) = match c.restore(&id, sysroot)? {
+        Some(e) => {
+            let rel = format!("ostree/deploy/{}/deploy/{}.0", d.plan.stateroot, e.commit);
+            d.progress.event(&Event::Note {
+                message: format!(
+                    "ostree: sysroot from the build cache (written by {}); commit {} on {}",
+                    e.tool, e.commit, e.image_ref
+                ),
+            });
+            let deployed = Deployed {
+                dir: sysroot.join(&rel),
+                var: sysroot.join(format!("ostree/deploy/{}/var", d.plan.stateroot)),
+                commit: e.commit,
+                rel,
+                kver: e.kver,
+                tool: e.tool,
+                image_ref: e.image_ref,
+            };
+            (deployed, e.kargs)
+        }
+        None => {
+            let b = d.base;
+            crate::oci::unpack::apply_layers(
+                &b.layout,
+                &b.image.manifest,
+                &b.image.config,
+                d.image_root,
+            )
+            .context("unpacking the image")?;
+            let (deployed, kargs) = deploy_image(input, d, before)?;
+            let entry = cache::Entry {
+                commit: deployed.commit.clone(),
+                kver: deployed.kver.clone(),
+                kargs: kargs.clone(),
+                tool: deployed.tool.clone(),
+                image_ref: deployed.image_ref.clone(),
+                tree: String::new(),
+            };
+            if !c.store(&id, sysroot, &entry)? {
+                crate::report::verbose("ostree: the sysroot was not kept in the build cache (another filesystem, or kept already)");
+            }
+            (deployed, kargs)
+        }
+    };
+    cache::make_private(sysroot, &deployed.rel)?;
+    Ok((deployed, kargs))
 }
 
 /// kargs.d of the image (`/usr/lib/bootc/kargs.d/*.toml`, sorted), those
