@@ -239,8 +239,17 @@ fn bootc_image_deploys_to_checked_reproducible_disks() {
 
     // Same lock, same bytes (ext4 and FAT are written reproducibly).
     let out2 = env.path("out2");
-    let o = env.run(&["build", "--locked", "-o", s(&out2), s(&m)]);
+    let o = env.run(&["--json", "build", "--locked", "-o", s(&out2), s(&m)]);
     assert!(o.status.success(), "{}", text(&o));
+    // The second build takes the deployed sysroot from the build cache
+    // (artifact::ostree::cache): cached or not, the same bytes.
+    let notes = events(&o.stdout, "note");
+    assert!(
+        notes.iter().any(|n| n["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ostree: sysroot from the build cache"))),
+        "{notes:?}"
+    );
     let raw2 = out2.join("fixture-bootc-disk-x86_64.raw");
     // The staged deployment (which ostree marks immutable) went away with
     // the work directory: nothing but artifacts in the output directories.

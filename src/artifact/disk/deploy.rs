@@ -16,6 +16,13 @@
 //! AlmaLinux's GRUB; explicit menu entries made from the BLS files for
 //! GRUBs without it, like the fixture's Debian GRUB); and records what
 //! was installed in `/.bootc-aleph.json`, as bootc does.
+//!
+//! The sysroot as deployed (before the customizations) comes from the
+//! build cache when it has this image deployed with the same arguments
+//! (`artifact::ostree::cache`), and then the image's layers are never
+//! read: the tree stage hands over only the image's manifest and config,
+//! and the layers are applied here on a miss. A derived tree (packages or
+//! scripts on the base) is unpacked by the tree stage and never cached.
 
 use super::bootloader::{Prepared, Uuids};
 use super::{Ids, Input};
@@ -248,7 +255,11 @@ fn deploy_cached(
     d: &DeployInput,
     before: &[String],
 ) -> Result<(Deployed, Vec<String>)> {
-    let host_ostree = crate::tools::ostree::Tool::Host.version()?;
+    // Part of the key: the host's ostree writes the sysroot when the image
+    // carries none (and a host without one can still use the image's).
+    let host_ostree = crate::tools::ostree::Tool::Host
+        .version()
+        .unwrap_or_else(|_| "absent".to_string());
     let id = cache::Key {
         digest: d.digest,
         origin: &d.plan.origin,
