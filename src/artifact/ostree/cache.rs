@@ -19,10 +19,9 @@
 //! into place, so a killed build leaves no half entry; it is re-verified
 //! against that digest before every use, and removed when it does not
 //! match. Entries are hard links (`cp -al`), both ways: the work sysroot
-//! shares its files with the entry, and [`make_private`] gives every file
-//! outside the repository's objects and the deployment's `/usr` (those
-//! the build edits: `/etc`, `/var`, `/boot`, the origin, the repo's
-//! config and refs) its own copy first. If the cache is on another
+//! shares its files with the entry, and [`make_private`] gives the files
+//! the build edits (`/etc`, `/var`, the BLS entries, the origin) their
+//! own copies first. If the cache is on another
 //! filesystem, nothing is cached.
 
 use crate::tools;
@@ -164,22 +163,29 @@ fn same_filesystem(a: &Path, b: &Path) -> Result<bool> {
     Ok(dev(a)? == dev(b)?)
 }
 
-/// Gives every multiply-linked file of `sysroot` outside
-/// `ostree/repo/objects` and the deployment's `usr` (`deployment_rel`)
-/// its own copy, so what the build edits never reaches a cached file.
+/// Gives every multiply-linked file of `sysroot` its own copy, so what
+/// the build edits (the deployment's `/etc`, the stateroot's `/var`, the
+/// BLS entries, the origin) never reaches a cached file; except where
+/// nothing is edited after the deployment: the repository, the kernels
+/// and initramfs under `/boot/ostree` and the deployment's tree but its
+/// `/etc` (hard links to the repository's objects, as ostree made them;
+/// copying them would store them twice on the disk).
 pub fn make_private(sysroot: &Path, deployment_rel: &str) -> Result<()> {
-    let skip = [
-        sysroot.join("ostree/repo/objects"),
-        sysroot.join(deployment_rel).join("usr"),
-    ];
-    fn walk(dir: &Path, skip: &[PathBuf]) -> Result<()> {
+    let dep = sysroot.join(deployment_rel);
+    let skip = [sysroot.join("ostree/repo"), sysroot.join("boot/ostree")];
+    fn walk(dir: &Path, skip: &[PathBuf], dep: &Path) -> Result<()> {
         for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
             let e = e?;
             let p = e.path();
             let ft = e.file_type()?;
             if ft.is_dir() {
-                if !skip.contains(&p) {
-                    walk(&p, skip)?;
+                if p == dep {
+                    let etc = p.join("etc");
+                    if etc.is_dir() {
+                        walk(&etc, skip, dep)?;
+                    }
+                } else if !skip.contains(&p) {
+                    walk(&p, skip, dep)?;
                 }
             } else if ft.is_file() && e.metadata()?.nlink() > 1 {
                 let tmp = p.with_extension("image-builder-copy");
@@ -190,7 +196,7 @@ pub fn make_private(sysroot: &Path, deployment_rel: &str) -> Result<()> {
         }
         Ok(())
     }
-    walk(sysroot, &skip)
+    walk(sysroot, &skip, &dep)
 }
 
 /// A copy of regular file `src` at `dst` with its owner, mode, xattrs
