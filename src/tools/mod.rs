@@ -321,6 +321,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tree_copies_and_links() {
+        let (a, b) = (Path::new("/a"), Path::new("/b"));
+        assert_eq!(
+            copy_tree_args(a, b),
+            ["-a", "--reflink=auto", "--", "/a", "/b"]
+        );
+        assert_eq!(link_tree_args(a, b), ["-a", "--link", "--", "/a", "/b"]);
+    }
+
+    #[test]
     fn display_quotes_table() {
         assert_eq!(
             display("echo", &["a", "b c", "", "it's"]),
