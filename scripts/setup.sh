@@ -32,7 +32,7 @@ n=0
 later=0
 while IFS= read -r m; do
   # validate judges what build would refuse. Two refusals are not the
-  # example's fault: an output whose stage has not landed yet (ISOs), and
+  # example's fault: an output whose stage has not landed yet (installer ISOs), and
   # Secure Boot keys that `image-builder secureboot genkey` makes later.
   if ! err=$("$bin" -q validate "$m" 2>&1 >/dev/null); then
     case $err in

@@ -2,7 +2,9 @@
 //! output plans an OSTree deployment of the image (no packages of its
 //! own, the base digest pinned by the lock, the origin bootc writes), and
 //! `output:NAME` makes the disk depend on the bootc output of the same
-//! manifest. The refusals live in `tests/malformed/base-*.toml`.
+//! manifest; `[base]` with packages plans them onto the base, or deploys
+//! the bootc output deriving from it. The refusals live in
+//! `tests/malformed/base-*.toml`.
 
 use serde_json::Value;
 use std::process::Command;
@@ -59,4 +61,46 @@ fn own_bootc_output_becomes_a_dependency() {
         disk["deploy"]["origin"],
         "ostree-unverified-registry:127.0.0.1:5000/fixture/bootc-disk:latest"
     );
+}
+
+/// `[base]` + `[[packages]]` → a disk: the packages are resolved against
+/// the base (the chain has the manifest's set, none of the distro's), the
+/// tree comes from the base image, and the plan warns that the origin
+/// names the base. With a bootc output from the same base, the disk
+/// deploys that output instead: no packages of its own, no warning.
+#[test]
+fn derived_disk_plans_additions_or_deploys_the_derived_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "distro = \"almalinux-10\"\narchitecture = \"x86_64\"\n[base]\nimage = \"quay.io/almalinuxorg/almalinux-bootc:10\"\n[[packages]]\nname = \"nginx\"\n[[output]]\ntype = \"qcow2\"\n";
+    let m = dir.path().join("d.toml");
+    std::fs::write(&m, body).unwrap();
+    let p = plan_json(m.to_str().unwrap());
+    let o = &p["arches"][0]["outputs"][0];
+    assert_eq!(o["tree"]["source"]["from"], "base-image", "{o}");
+    let chain = o["packages"]["chain"].as_array().unwrap();
+    let names: Vec<&str> = chain.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"base"), "{names:?}");
+    let manifest = chain.iter().find(|s| s["name"] == "manifest").unwrap();
+    assert_eq!(manifest["include"], serde_json::json!(["nginx"]));
+    let w = p["warnings"][0]["message"].as_str().unwrap();
+    assert!(w.contains("`bootc upgrade`"), "{w}");
+    assert_eq!(p["warnings"][0]["line"], 8);
+
+    let with_image = format!(
+        "{body}[[output]]\ntype = \"bootc\"\nname = \"image\"\n[output.oci]\nreference = \"quay.io/me/web:1\"\n"
+    );
+    std::fs::write(&m, with_image).unwrap();
+    let p = plan_json(m.to_str().unwrap());
+    let outs = p["arches"][0]["outputs"].as_array().unwrap();
+    let disk = outs.iter().find(|o| o["type"] == "qcow2").unwrap();
+    let image = outs.iter().find(|o| o["name"] == "image").unwrap();
+    assert_eq!(image["tree"]["source"]["from"], "base-image", "{image}");
+    assert_eq!(disk["tree"]["source"]["from"], "output", "{disk}");
+    assert_eq!(disk["depends_on"], serde_json::json!(["image"]));
+    assert_eq!(disk["packages"]["chain"], serde_json::json!([]));
+    assert_eq!(
+        disk["deploy"]["origin"],
+        "ostree-unverified-registry:quay.io/me/web:1"
+    );
+    assert!(p.get("warnings").is_none(), "{p}");
 }

@@ -27,8 +27,11 @@ const RANKS: &[(&str, u32)] = &[
     ("distro", 1),
     ("secureboot", 1),
     ("fetch", 1),
+    ("stages", 1),
     // the OCI model, layout, references and registry client
     ("oci", 2),
+    // installer kickstarts: pure functions of the manifest's customizations
+    ("kickstart", 2),
     // the plan: the contract every later stage reads
     ("plan", 3),
     ("resolve", 4),

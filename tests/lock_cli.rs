@@ -200,7 +200,7 @@ fn build_stops_before_resolving_when_a_stage_has_not_landed() {
     let env = Env::new();
     let m = env.manifest(
         "b.toml",
-        &BASE.replace("type = \"tar\"", "type = \"iso-live\""),
+        &BASE.replace("type = \"tar\"", "type = \"iso-installer\""),
     );
     let out = env.dir.path().join("out");
     let o = env.run(&["build", "--arch", "x86_64", "-o", s(&out), s(&m)]);

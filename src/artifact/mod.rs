@@ -9,6 +9,7 @@
 //! leaves nothing half-written at an output path.
 
 pub mod disk;
+pub mod iso;
 pub mod oci;
 pub mod ostree;
 pub mod sbom;
@@ -135,6 +136,10 @@ pub fn builder_for(
         }),
         ArtifactPlan::Oci(p) => Box::new(oci::builder::OciBuilder::new(o, p, work, output_dir)?),
         ArtifactPlan::Ostree(_) => Box::new(ostree::OstreeBuilder {
+            output_dir: output_dir.to_path_buf(),
+            work: work.to_path_buf(),
+        }),
+        ArtifactPlan::IsoLive(_) => Box::new(iso::IsoBuilder {
             output_dir: output_dir.to_path_buf(),
             work: work.to_path_buf(),
         }),

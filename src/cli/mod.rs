@@ -84,6 +84,10 @@ pub struct PruneArgs {
     /// Remove everything, including metadata
     #[arg(long)]
     pub all: bool,
+    /// Keep the stage store (finished build stages) at most this big,
+    /// dropping least recently used stages first (e.g. 20G, 500M)
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
 }
 
 /// Which arches and outputs of a manifest to work on.
@@ -114,6 +118,9 @@ pub struct BuildArgs {
     /// Use MANIFEST.lock as it is; fail if it no longer matches the manifest
     #[arg(long)]
     pub locked: bool,
+    /// Run every stage: neither reuse nor keep stages in the cache's stage store
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `validate`: a manifest and the flags a build would get.
@@ -183,7 +190,7 @@ pub struct LintArgs {
 /// `verify ARTIFACT`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Disk image (raw, qcow2, vmdk, vhd) to boot
+    /// Disk image (raw, qcow2, vmdk, vhd) or ISO to boot
     pub artifact: PathBuf,
     /// Secure Boot: `ms` (Microsoft keys enrolled, enforced), `custom` (the keys from --keys), `off`
     #[arg(long, default_value = "ms")]
@@ -209,6 +216,10 @@ pub struct VerifyArgs {
     /// Expect the firmware/shim to refuse the image (a negative test) instead of a report
     #[arg(long)]
     pub expect_refusal: bool,
+    /// How the artifact is attached: `disk` (virtio), `cdrom` or `usb` (removable media,
+    /// for ISOs); default: cdrom for an ISO 9660 image, else disk
+    #[arg(long)]
+    pub media: Option<String>,
 }
 
 /// `secureboot …`.

@@ -14,9 +14,15 @@ pub fn run(ctx: Ctx, args: &BuildArgs) -> Result<()> {
     let p = plan::make_with(&doc, &selection, &flags)?;
     pipeline::require_outputs(&p)?;
     let progress = crate::progress::for_cli(ctx.json);
+    for w in &p.warnings {
+        progress.event(&crate::progress::Event::Note {
+            message: format!("warning: {w}"),
+        });
+    }
     let env = pipeline::Env {
         output_dir: args.run.output_dir.clone(),
         cache_dir: ctx.cache_dir.map(|p| p.to_path_buf()),
+        no_cache: args.no_cache,
     };
     let lock = pipeline::lock_or_load(
         &p,

@@ -26,28 +26,49 @@ pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
     match c {
         CacheCommand::Info => {
             let (r, m) = (size_of(&cache.rpms_dir()), size_of(&cache.metadata_dir()));
+            let stages = crate::stages::Store::open(&cache.root, true).entries();
+            let s: u64 = stages.iter().map(|e| e.1).sum();
             if ctx.json {
-                print_json(&json!({"root": cache.root, "rpms_bytes": r, "metadata_bytes": m}));
+                print_json(
+                    &json!({"root": cache.root, "rpms_bytes": r, "metadata_bytes": m,
+                    "stages_bytes": s, "stages": stages.len()}),
+                );
             } else {
                 println!("cache: {}", cache.root.display());
                 println!("packages (rpms-v1): {}", super::lock::human(r));
                 println!("metadata (repodata-v1): {}", super::lock::human(m));
+                println!(
+                    "stages (stages-v1): {} in {} stage(s)",
+                    super::lock::human(s),
+                    stages.len()
+                );
             }
         }
         CacheCommand::Prune(a) => {
             let before = size_of(&cache.root);
+            if let Some(max) = &a.max_size {
+                let bytes = crate::manifest::size::Size::parse(max)
+                    .map_err(|e| crate::error::InputError(format!("--max-size {max}: {e}")))?;
+                crate::stages::Store::open(&cache.root, true).prune(bytes.bytes());
+            }
             if a.all {
-                for d in [cache.rpms_dir(), cache.metadata_dir()] {
+                let stages = crate::stages::dir(&cache.root);
+                for d in [cache.rpms_dir(), cache.metadata_dir(), stages] {
                     if d.exists() {
                         std::fs::remove_dir_all(&d)?;
                     }
                 }
             } else {
                 let rpms = cache.rpms_dir();
-                for d in [rpms.join("tmp"), rpms.join("unverified")] {
-                    if d.exists() {
-                        std::fs::remove_dir_all(&d)?;
-                    }
+                let unverified = rpms.join("unverified");
+                if unverified.exists() {
+                    std::fs::remove_dir_all(&unverified)?;
+                }
+                // Work directories of runs that died; a running build's
+                // (locked) are left alone.
+                crate::sys::workdir::reclaim(&rpms.join("tmp"), crate::fetch::RUN_PREFIX);
+                for p in crate::pipeline::CACHE_WORK_PREFIXES {
+                    crate::sys::workdir::reclaim(&cache.root, p);
                 }
                 let cutoff =
                     SystemTime::now() - Duration::from_secs(a.older_than.unwrap_or(30) * 86400);

@@ -53,6 +53,7 @@ pub fn run(ctx: Ctx, a: &LockArgs) -> Result<()> {
     let env = crate::pipeline::Env {
         output_dir: ".".into(),
         cache_dir: ctx.cache_dir.map(|p| p.to_path_buf()),
+        no_cache: false,
     };
     // A partial run (--arch, --only) keeps the other targets of an old lock.
     let (lock, warnings) = crate::pipeline::lock(&p, &path, &env)?;

@@ -12,6 +12,9 @@ use serde_json::json;
 pub fn validate(ctx: Ctx, args: &ValidateArgs) -> Result<()> {
     let (doc, selection) = load(&args.select)?;
     let p = plan::make_with(&doc, &selection, &super::flags(&args.run))?;
+    for w in &p.warnings {
+        crate::report::info(format!("warning: {w}"));
+    }
     let outputs: Vec<String> = p
         .arches
         .first()
@@ -24,6 +27,7 @@ pub fn validate(ctx: Ctx, args: &ValidateArgs) -> Result<()> {
             "distro": p.distro.id,
             "arches": p.arches.iter().map(|a| a.arch.clone()).collect::<Vec<_>>(),
             "outputs": outputs,
+            "warnings": p.warnings,
         }));
     } else {
         let arches: Vec<&str> = p.arches.iter().map(|a| a.arch.as_str()).collect();

@@ -41,6 +41,7 @@ pub fn run(ctx: Ctx, args: &VerifyArgs) -> Result<()> {
         keys: args.keys.clone(),
         accel: qemu::Accel::parse(&args.accel)?,
         timeout: Duration::from_secs(args.timeout),
+        media: args.media.as_deref().map(qemu::Media::parse).transpose()?,
         ..verify::Options::new(arch)
     };
     crate::report::info(format!(
@@ -96,6 +97,7 @@ pub fn to_json(args: &VerifyArgs, v: &Verified, mismatches: &[String]) -> Value 
         "secureboot": v.secureboot,
         "accel": v.accel,
         "injected": v.injected,
+        "media": v.media,
         "outcome": v.outcome.kind(),
         "elapsed_s": secs(v.elapsed),
         "mismatches": mismatches,
@@ -127,9 +129,10 @@ pub fn text(args: &VerifyArgs, v: &Verified, mismatches: &[String]) -> String {
     let mut s = String::new();
     let t = secs(v.elapsed);
     s += &format!(
-        "artifact: {} ({}, {}, {}, secure boot {}, {}{})\n",
+        "artifact: {} ({} {}, {}, {}, secure boot {}, {}{})\n",
         args.artifact.display(),
         v.format.name(),
+        v.media.name(),
         args.arch,
         args.firmware,
         json!(v.secureboot).as_str().unwrap_or("?"),

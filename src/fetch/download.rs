@@ -217,6 +217,9 @@ async fn get_once(
         progress.bytes(chunk.len() as u64);
     }
     f.flush().map_err(werr)?;
+    // On disk before it is renamed into the cache: a crash never leaves a
+    // visible entry whose bytes were not written.
+    f.get_ref().sync_all().map_err(werr)?;
     *hashers = Some(h);
     Ok(())
 }

@@ -88,6 +88,10 @@ impl Cache {
     }
 }
 
+/// Downloads in flight live in `rpms-v1/tmp/run.*` (one locked work
+/// directory per run).
+pub const RUN_PREFIX: &str = "run.";
+
 /// One package to download.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -204,10 +208,10 @@ fn place(cache: &Cache, tmp: &Path, sha256: &str, item: &Item, signer: &str) -> 
         repo_checksum: item.checksum.clone(),
     };
     let final_path = dir.join(format!("{sha256}.rpm"));
-    std::fs::write(
-        dir.join(format!("{sha256}.json")),
-        serde_json::to_vec_pretty(&side)?,
-    )?;
+    // Atomically too: a build sharing the cache may read it right now.
+    let side_tmp = tmp.with_extension("json");
+    std::fs::write(&side_tmp, serde_json::to_vec_pretty(&side)?)?;
+    std::fs::rename(&side_tmp, dir.join(format!("{sha256}.json")))?;
     std::fs::rename(tmp, &final_path)?;
     if item.checksum.kind != "sha256" {
         let link = dir
@@ -252,11 +256,32 @@ pub fn fetch_all(
             keyrings.entry(k.clone()).or_insert(None);
         }
     }
+    // rpm installs with --nodigest: a cached entry is checked against its
+    // name (its content's sha256) right before it is used, and a damaged
+    // one is evicted and fetched again.
+    let hits: Vec<(usize, PathBuf)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.clone().map(|p| (i, p)))
+        .collect();
+    for (i, why) in damaged_entries(&hits) {
+        crate::report::info(format!(
+            "warning: cached package {} ({}) is damaged ({why}): evicted, fetching it again",
+            items[i].name,
+            hits.iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, p)| p.display().to_string())
+                .unwrap_or_default(),
+        ));
+        if let Some(p) = out[i].take() {
+            evict(&p, &items[i].checksum);
+        }
+        todo.push(i);
+    }
+    todo.sort_unstable();
     let tmp_root = cache.rpms_dir().join("tmp");
     std::fs::create_dir_all(&tmp_root)?;
-    let run_dir = tempfile::Builder::new()
-        .prefix("run.")
-        .tempdir_in(&tmp_root)?;
+    let run_dir = crate::sys::workdir::WorkDir::create(&tmp_root, RUN_PREFIX)?;
     let total_bytes: u64 = todo.iter().filter_map(|&i| items[i].size).sum();
     progress.start("fetch", todo.len() as u64, Some(total_bytes));
     for (i, it) in items.iter().enumerate() {
@@ -371,6 +396,48 @@ pub fn fetch_all(
         .into_iter()
         .map(|p| p.expect("every item placed or failed"))
         .collect())
+}
+
+/// The cache hits whose bytes no longer hash to their name, with why;
+/// hashed on every core (one sha256 pass over the package set).
+fn damaged_entries(hits: &[(usize, PathBuf)]) -> Vec<(usize, String)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let bad = std::sync::Mutex::new(vec![]);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((i, p)) = hits.get(k) else { break };
+                let want = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                let why = match sha256_file(p) {
+                    Ok(got) if got == want => continue,
+                    Ok(got) => format!("sha256 {got}, expected {want}"),
+                    Err(e) => format!("{e:#}"),
+                };
+                bad.lock().expect("no panics while held").push((*i, why));
+            });
+        }
+    });
+    let mut v = bad.into_inner().expect("no panics while held");
+    v.sort();
+    v
+}
+
+/// Removes a cache entry (`<sha256>.rpm`), its sidecar and its
+/// by-checksum link, so the next lookup misses.
+fn evict(entry: &Path, repo_checksum: &Checksum) {
+    let _ = std::fs::remove_file(entry.with_extension("json"));
+    let _ = std::fs::remove_file(entry);
+    if let Some(dir) = entry.parent() {
+        let _ = std::fs::remove_file(
+            dir.join("by-checksum")
+                .join(format!("{}-{}", repo_checksum.kind, repo_checksum.hex)),
+        );
+    }
 }
 
 /// SHA-256 (hex) of a file, streamed.

@@ -271,6 +271,10 @@ pub struct IsoOptions {
     /// Kickstart template from `kickstarts/` or a path.
     #[serde(default)]
     pub kickstart: Option<PathBuf>,
+    /// zstd level of `LiveOS/squashfs.img`, 1 to 22 (default 15,
+    /// mksquashfs's): a smaller medium for a slower build.
+    #[serde(default)]
+    pub compression_level: Option<u32>,
 }
 
 /// `[output.ami]`: options for EC2 images.

@@ -16,6 +16,7 @@ use crate::fetch::Cache;
 use crate::plan::{ArtifactPlan, BuildPlan, Destination};
 use crate::progress::{Event, Progress};
 use crate::resolve::{self, lockfile, lockfile::Lockfile};
+use crate::sys::workdir::WorkDir;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub struct Env {
     pub output_dir: PathBuf,
     /// `--cache-dir`, else the default cache.
     pub cache_dir: Option<PathBuf>,
+    /// `--no-cache`: run every stage, store none.
+    pub no_cache: bool,
 }
 
 /// Refuses a plan with nothing to build (no `[[output]]` and no `--type`).
@@ -220,10 +223,8 @@ pub fn run(
 
     progress.event(&Event::Stage { stage: "fetch" });
     let cache = Cache::open(env.cache_dir.as_deref())?;
-    let keydir = tempfile::Builder::new()
-        .prefix("keys.")
-        .tempdir_in(&cache.root)
-        .context("making a key directory in the cache")?;
+    reclaim_stale(&cache, &env.output_dir, progress);
+    let keydir = WorkDir::create(&cache.root, "keys.")?;
     let mut rpms: Vec<Vec<PathBuf>> = vec![];
     for t in &targets {
         let items = resolve::fetch_items(t.lock, keydir.path())?;
@@ -237,14 +238,15 @@ pub fn run(
 
     std::fs::create_dir_all(&env.output_dir)
         .with_context(|| format!("creating {}", env.output_dir.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix(".image-builder.")
-        .tempdir_in(&env.output_dir)
-        .with_context(|| format!("making a work directory in {}", env.output_dir.display()))?;
+    let work = WorkDir::create(&env.output_dir, WORK_PREFIX)?;
 
     progress.event(&Event::Stage { stage: "build" });
     let keys: Vec<String> = targets.iter().map(trees::key).collect();
-    let mut store = trees::Store::new(work.path().join("trees"), &keys);
+    let mut store = trees::Store::new(
+        work.path().join("trees"),
+        &keys,
+        crate::stages::Store::open(&cache.root, !env.no_cache),
+    );
     let mut produced: Vec<Produced> = vec![];
     for name in build_order(plan)? {
         let mut builder: Option<Box<dyn Builder>> = None;
@@ -318,6 +320,35 @@ pub fn run(
 pub fn lock_path(manifest: &Path) -> PathBuf {
     lockfile::path_for(manifest)
 }
+
+/// The work directory's name in the output directory.
+pub const WORK_PREFIX: &str = ".image-builder.";
+
+/// Work directories of builds that died (killed, power lost) in the
+/// output directory and the cache: removed before this run starts, with a
+/// note each (`sys::workdir` knows which are dead).
+pub fn reclaim_stale(cache: &Cache, output_dir: &Path, progress: &dyn Progress) {
+    let mut gone = crate::sys::workdir::reclaim(output_dir, WORK_PREFIX);
+    for p in CACHE_WORK_PREFIXES {
+        gone.extend(crate::sys::workdir::reclaim(&cache.root, p));
+    }
+    gone.extend(crate::sys::workdir::reclaim(
+        &cache.rpms_dir().join("tmp"),
+        crate::fetch::RUN_PREFIX,
+    ));
+    for (d, bytes) in gone {
+        progress.event(&Event::Note {
+            message: format!(
+                "reclaimed {} ({} bytes) left by a build that died",
+                d.display(),
+                bytes
+            ),
+        });
+    }
+}
+
+/// Work directories runs make in the cache root.
+pub const CACHE_WORK_PREFIXES: &[&str] = &["keys.", "base.", "base-root."];
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,8 @@
 //! The tree stage: one tree per distinct tree plan, made from its source
 //! (packages into an empty root, or a base image's root with packages
-//! added), then boot-prepared for its kind (a bootc layout for images;
+//! added; a disk deploying `[base]` gets the manifest's packages and
+//! build scripts there, its customizations later in the deployment), then
+//! boot-prepared for its kind (a bootc layout for images;
 //! disks lay out /boot themselves from `tree::boot`). A tree needed by
 //! several outputs is built once and copied for all but its last user,
 //! because every artifact builder may change the tree it is given.
@@ -21,6 +23,8 @@ pub(super) struct Store {
     uses: HashMap<String, usize>,
     built: HashMap<String, Tree>,
     next: usize,
+    /// Finished stages of earlier builds (`crate::stages`).
+    stages: crate::stages::Store,
 }
 
 /// The key two targets share exactly when they get the same tree.
@@ -49,7 +53,7 @@ pub(super) fn key(t: &Target) -> String {
 }
 
 impl Store {
-    pub(super) fn new(dir: PathBuf, keys: &[String]) -> Store {
+    pub(super) fn new(dir: PathBuf, keys: &[String], stages: crate::stages::Store) -> Store {
         let mut uses = HashMap::new();
         for k in keys {
             *uses.entry(k.clone()).or_insert(0) += 1;
@@ -59,6 +63,7 @@ impl Store {
             uses,
             built: HashMap::new(),
             next: 0,
+            stages,
         }
     }
 
@@ -84,7 +89,7 @@ impl Store {
             Some(tr) => tr,
             None => {
                 let dir = self.fresh_dir()?;
-                build(t, rpms, &dir, progress).with_context(|| {
+                build(t, rpms, &dir, progress, &self.stages).with_context(|| {
                     format!("building the {} tree for {}", t.arch.arch, t.output.name)
                 })?
             }
@@ -114,7 +119,13 @@ impl Store {
 }
 
 /// Builds `t`'s tree under `dir`.
-fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> Result<Tree> {
+fn build(
+    t: &Target,
+    rpms: &[PathBuf],
+    dir: &Path,
+    progress: &dyn Progress,
+    stages: &crate::stages::Store,
+) -> Result<Tree> {
     let tp = &t.output.tree;
     let root = dir.join("root");
     let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
@@ -161,9 +172,22 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
             bail!("trees made from another output ({name}) are only deployed to disks")
         }
     };
-    // A disk deployed from a bootc image takes the image as it is: no
-    // packages, and the customizations go to the deployment (see
-    // `artifact::disk::deploy`).
+    // A disk deployed from a bootc image takes the image as it is, or,
+    // deploying [base] itself, with the manifest's additions (locked
+    // packages, build scripts) made in it first; the customizations go to
+    // the deployment either way (see `artifact::disk::deploy`). A bootc
+    // output built in this run ran the scripts in its own tree already.
+    let derived = matches!(tp.source, TreeSource::BaseImage { .. })
+        && (!rpms.is_empty() || !tp.scripts.is_empty());
+    if t.output.deploy.is_some() && derived {
+        let base = base.context("a deployed disk has no image")?;
+        let report = make_tree(t, rpms, &root, None, &[], Some(&base), progress, stages)?;
+        return Ok(Tree {
+            root,
+            report,
+            base: Some(base),
+        });
+    }
     if t.output.deploy.is_some() {
         let base = base.context("a deployed disk has no image")?;
         let created = created_epoch(&base.image.config);
@@ -183,30 +207,17 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
             base: Some(base),
         });
     }
-    let base_created = base.as_ref().map(|b| created_epoch(&b.image.config));
     let kargs: &[String] = if tp.bootc { &[] } else { &tp.kernel_args };
-    let report = crate::tree::make::make(&crate::tree::make::Request {
-        root: &root,
+    let report = make_tree(
+        t,
         rpms,
-        customizations: tp.customizations.as_ref(),
-        manifest_dir: &tp.manifest_dir,
-        releasever: &tp.releasever,
-        major: tp.major,
-        rpmdb: &tp.rpmdb,
-        kernel_cmdline: kargs,
-        base_created,
-        scripts: &tp.scripts,
-        arch: &t.arch.arch,
-        output: &t.output.name,
-        on_script_line: &|script: &str, line: &str| {
-            progress.event(&Event::ScriptOutput {
-                arch: t.arch.arch.clone(),
-                output: t.output.name.clone(),
-                script: script.to_string(),
-                line: line.to_string(),
-            })
-        },
-    })?;
+        &root,
+        tp.customizations.as_ref(),
+        kargs,
+        base.as_ref(),
+        progress,
+        stages,
+    )?;
     if tp.bootc && base.is_none() {
         let p = crate::bootc::prepare(
             &root,
@@ -230,6 +241,45 @@ fn build(t: &Target, rpms: &[PathBuf], dir: &Path, progress: &dyn Progress) -> R
         crate::report::info(format!("bootc: kernel arguments in {f}"));
     }
     Ok(Tree { root, report, base })
+}
+
+/// Installs `rpms` into `root` (onto `base` when there is one), applies
+/// `customizations` and runs the target's build scripts.
+#[allow(clippy::too_many_arguments)]
+fn make_tree(
+    t: &Target,
+    rpms: &[PathBuf],
+    root: &Path,
+    customizations: Option<&crate::manifest::blueprint::Customizations>,
+    kargs: &[String],
+    base: Option<&BaseTree>,
+    progress: &dyn Progress,
+    stages: &crate::stages::Store,
+) -> Result<crate::tree::make::Report> {
+    let tp = &t.output.tree;
+    crate::tree::make::make(&crate::tree::make::Request {
+        root,
+        rpms,
+        customizations,
+        manifest_dir: &tp.manifest_dir,
+        releasever: &tp.releasever,
+        major: tp.major,
+        rpmdb: &tp.rpmdb,
+        kernel_cmdline: kargs,
+        base_created: base.map(|b| created_epoch(&b.image.config)),
+        scripts: &tp.scripts,
+        arch: &t.arch.arch,
+        output: &t.output.name,
+        on_script_line: &|script: &str, line: &str| {
+            progress.event(&Event::ScriptOutput {
+                arch: t.arch.arch.clone(),
+                output: t.output.name.clone(),
+                script: script.to_string(),
+                line: line.to_string(),
+            })
+        },
+        stages: Some(stages),
+    })
 }
 
 /// The image another output of this run wrote (its OCI archive in the

@@ -82,7 +82,28 @@ pub fn plan(
             }
             SecureBootMode::Off => "UEFI firmware, Secure Boot off".to_string(),
         });
-        if uki {
+        if t.is_iso() {
+            chain.push(format!(
+                "El Torito EFI image images/efiboot.img (also GPT partition 2): EFI/BOOT/{} = {} (shim, Microsoft-signed), EFI/BOOT/{}, EFI/BOOT/{}",
+                efi.removable, efi.shim, efi.grub, efi.mokmanager
+            ));
+            chain.push(format!(
+                "EFI/BOOT/{} (GRUB{}): EFI/BOOT/grub.cfg finds the medium by its volume id, loads /boot/grub2/grub.cfg",
+                efi.grub,
+                signed_by(sb)
+            ));
+            chain.push(if t == OutputType::IsoLive {
+                format!(
+                    "/images/pxeboot/vmlinuz + initrd.img (dracut dmsquash-live){} → root=live: LiveOS/squashfs.img, overlay on tmpfs",
+                    signed_by(sb)
+                )
+            } else {
+                format!(
+                    "/images/pxeboot/vmlinuz + initrd.img{} → the installer's stage2 on the medium",
+                    signed_by(sb)
+                )
+            });
+        } else if uki {
             chain.push(format!(
                 "EFI/BOOT/{} = unified kernel image ({} + kernel + initramfs + cmdline){}",
                 efi.removable,
@@ -111,7 +132,7 @@ pub fn plan(
     }
     if matches!(fw, Firmware::Bios | Firmware::Hybrid) && ar.bios {
         chain.push(if t.is_iso() {
-            "BIOS: El Torito boot image (GRUB i386-pc eltorito.img)".to_string()
+            "BIOS: El Torito boot image images/eltorito.img (GRUB i386-pc), MBR boot code for USB sticks → /boot/grub2/grub.cfg".to_string()
         } else {
             "BIOS: MBR boot code → GRUB i386-pc core.img in the BIOS boot partition → /boot/grub2/grub.cfg → BLS entries".to_string()
         });

@@ -16,6 +16,15 @@
 //! are applied to the deployment, never to the committed image, so that
 //! the commit is the image as published and `bootc upgrade` carries them
 //! over as local changes. What cannot be applied that way is refused.
+//!
+//! Derived additions (`[[packages]]`, `[[build.script]]`) need an image
+//! that holds them. When the manifest also builds a bootc output from
+//! `[base]`, that output is the derived image: the disks deploy it (built
+//! in this run, like `output:NAME`) and upgrade from where it is
+//! published. Without one, the additions are installed onto the unpacked
+//! base and that tree is deployed; its origin still names the base, so
+//! `bootc upgrade` would return to the base without them, and the plan
+//! says so (`derived_warning`).
 
 use super::target::{normalize_reference, Flags};
 use crate::manifest::blueprint::Customizations;
@@ -56,6 +65,51 @@ pub fn own_output(doc: &Document) -> Option<&str> {
         .and_then(|b| b.image.strip_prefix(BASE_OUTPUT_PREFIX))
 }
 
+/// The bootc output of this manifest whose image the disks deploy:
+/// `output:NAME`'s, else the one bootc output deriving from a registry,
+/// layout or archive `[base]` (None when there is none, or several: the
+/// validator refuses that with disks).
+pub fn deployed_output(doc: &Document) -> Option<String> {
+    if let Some(n) = own_output(doc) {
+        return Some(n.to_string());
+    }
+    doc.manifest.base.as_ref()?;
+    let mut bootc = doc
+        .manifest
+        .output
+        .iter()
+        .filter(|o| o.kind == OutputType::Oci)
+        .map(|o| o.name());
+    match (bootc.next(), bootc.next()) {
+        (Some(n), None) => Some(n),
+        _ => None,
+    }
+}
+
+/// Whether a disk output installs the manifest's additions onto an
+/// unpacked `[base]` before deploying it: the manifest adds packages,
+/// groups, modules or build scripts, and no bootc output of this
+/// manifest holds them.
+pub fn derives_tree(doc: &Document) -> bool {
+    let m = &doc.manifest;
+    let adds = !m.packages.is_empty()
+        || !m.groups.is_empty()
+        || !m.modules.is_empty()
+        || m.build.as_ref().is_some_and(|b| !b.scripts.is_empty());
+    m.base.is_some() && adds && deployed_output(doc).is_none()
+}
+
+/// What a disk deployed from a derived tree cannot keep, and what to do
+/// about it (a plan warning at the output).
+pub fn derived_warning(base: &str, t: OutputType) -> (String, String) {
+    (
+        format!(
+            "the {t} output installs this manifest's additions (packages, build scripts) onto [base] image {base:?} and deploys the result, but the deployment's origin names {base:?}: `bootc upgrade` on the booted machine goes back to that image, without the additions"
+        ),
+        "publish the derived image and deploy that: a bootc output with [output.oci] reference (or --push) in this manifest (the disks then deploy it), or [base] image = \"output:NAME\" naming it".to_string(),
+    )
+}
+
 /// The deploy plan of a disk output `t` when the manifest has `[base]`
 /// (None otherwise). `archive_of` gives the output directory path of
 /// another output's artifact. Errors are refusals at the output.
@@ -83,15 +137,9 @@ pub fn plan(
     if let Some(c) = &m.customizations {
         refuse_customizations(c, t)?;
     }
-    let scripts = m.build.as_ref().is_some_and(|b| !b.scripts.is_empty());
-    if scripts && own_output(doc).is_none() {
-        // A deployment runs nothing in the image; with `output:NAME` the
-        // scripts run in that bootc output's tree and so reach the disk.
-        return Err(format!(
-            "a {t} output deploys a bootc image as it is, and [[build.script]] would not run in it; build the image in this manifest (a bootc output, and [base] image = \"output:NAME\") so the scripts run in its tree"
-        ));
-    }
-    let origin = match own_output(doc) {
+    // Build scripts run in the tree that is deployed: the bootc output's
+    // (`deployed_output`), else the base unpacked with the additions.
+    let origin = match deployed_output(doc) {
         None => origin_for(&base.image),
         Some(name) => {
             let o = m.output.iter().find(|o| o.name() == name);
@@ -102,8 +150,8 @@ pub fn plan(
             match published {
                 Some(r) => origin_for(&r),
                 None => {
-                    let path = archive_of(name).ok_or_else(|| {
-                        format!("[base] image names output {name:?}, which this run does not build")
+                    let path = archive_of(&name).ok_or_else(|| {
+                        format!("the {t} output deploys the bootc output {name:?}, which this manifest does not have")
                     })?;
                     format!("ostree-unverified-image:oci-archive:{path}")
                 }
@@ -231,6 +279,45 @@ mod tests {
             plan(&d, OutputType::Oci, &Flags::default(), &|_| None).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn derived_additions_and_the_image_disks_deploy() {
+        let base = "distro = \"fixture\"\n[base]\nimage = \"quay.io/a/b:1\"\n";
+        let qcow2 = "[[output]]\ntype = \"qcow2\"\n";
+        let pkg = "[[packages]]\nname = \"x\"\n";
+        let script = "[[build.script]]\nrun = \"true\"\n";
+        let bootc = |n: &str| format!("[[output]]\ntype = \"bootc\"\nname = \"{n}\"\n");
+        // [base] alone: deployed as it is.
+        let d = doc(&format!("{base}{qcow2}"));
+        assert!(!derives_tree(&d));
+        assert_eq!(deployed_output(&d), None);
+        // Packages or scripts: installed onto the base, origin the base.
+        for add in [pkg, script] {
+            let d = doc(&format!("{base}{add}{qcow2}"));
+            assert!(derives_tree(&d), "{add}");
+            let p = plan(&d, OutputType::Qcow2, &Flags::default(), &|_| None)
+                .unwrap()
+                .unwrap();
+            assert_eq!(p.origin, "ostree-unverified-registry:quay.io/a/b:1");
+        }
+        // A bootc output from [base] in the manifest: the disks deploy it.
+        let d = doc(&format!(
+            "{base}{pkg}{}[output.oci]\nreference = \"quay.io/a/derived:2\"\n{qcow2}",
+            bootc("img")
+        ));
+        assert!(!derives_tree(&d));
+        assert_eq!(deployed_output(&d).as_deref(), Some("img"));
+        let p = plan(&d, OutputType::Qcow2, &Flags::default(), &|_| None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.origin, "ostree-unverified-registry:quay.io/a/derived:2");
+        // Two: not guessed (the validator refuses it).
+        let d = doc(&format!("{base}{}{}{qcow2}", bootc("a"), bootc("b")));
+        assert_eq!(deployed_output(&d), None);
+        let (w, hint) = derived_warning("quay.io/a/b:1", OutputType::Raw);
+        assert!(w.contains("bootc upgrade") && w.contains("raw"), "{w}");
+        assert!(hint.contains("output:NAME"), "{hint}");
     }
 
     #[test]

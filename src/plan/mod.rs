@@ -19,8 +19,8 @@ pub mod target;
 
 pub use scripts::ScriptPlan;
 pub use target::{
-    ArtifactPlan, Destination, Flags, OciPlan, OstreeParent, OstreePlan, SignerPlan, TreePlan,
-    TreeSource,
+    ArtifactPlan, Destination, Flags, IsoPlan, OciPlan, OstreeParent, OstreePlan, SignerPlan,
+    TreePlan, TreeSource,
 };
 
 use crate::distro::{self, arch, Arch, DistroDef};
@@ -50,6 +50,10 @@ pub struct BuildPlan {
     #[serde(skip)]
     pub base_tls_verify: bool,
     pub arches: Vec<ArchPlan>,
+    /// What the plan builds as asked but the user should know about
+    /// (`validate`, `plan` and `build` show them; nothing is refused).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +234,29 @@ pub fn make_with(doc: &Document, sel: &Selection, flags: &Flags) -> anyhow::Resu
             ));
         }
     }
+    // A disk deploying a bootc output of this manifest needs it built in
+    // the same run (`--only` may leave it out).
+    let planned: Vec<&str> = p
+        .arches
+        .iter()
+        .flat_map(|a| &a.outputs)
+        .map(|o| o.name.as_str())
+        .collect();
+    for (at, t) in &selected {
+        let missing = p
+            .arches
+            .iter()
+            .flat_map(|a| &a.outputs)
+            .filter(|o| o.kind == *t)
+            .flat_map(|o| &o.depends_on)
+            .find(|d| !planned.contains(&d.as_str()));
+        if let Some(d) = missing {
+            problems.push((
+                at.clone(),
+                format!("the {t} output deploys the bootc output {d:?} built in the same run, and this run does not build it (--only or --type left it out)"),
+            ));
+        }
+    }
     let signers: Vec<&SignerPlan> = p
         .arches
         .iter()
@@ -298,6 +325,7 @@ fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan
         }
     };
     let mut arches = vec![];
+    let mut warnings: Vec<Diagnostic> = vec![];
     for a in arches_of(doc, distro, sel) {
         let ar = arch::lookup(&a).expect("validated");
         let repos = repos::repos_for(doc, distro, ar, mirror.as_deref());
@@ -315,7 +343,14 @@ fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan
                 })
             };
             match output_plan(doc, distro, ar, t, out, flags) {
-                Ok(o) => outputs.push(o),
+                Ok(o) => {
+                    if let Some(w) = derived_disk_warning(doc, &path, &o) {
+                        if !warnings.contains(&w) {
+                            warnings.push(w);
+                        }
+                    }
+                    outputs.push(o)
+                }
                 Err((key, msg)) => {
                     let mut blame = path.clone();
                     if let (Some(k), Some(o)) = (key, out) {
@@ -367,7 +402,30 @@ fn make_plan(doc: &Document, sel: &Selection, flags: &Flags) -> Result<BuildPlan
         mirror,
         base_tls_verify: m.base.as_ref().and_then(|b| b.tls_verify).unwrap_or(true),
         arches,
+        warnings,
     })
+}
+
+/// The warning of a disk that deploys `[base]` with the manifest's
+/// additions installed (`deploy::derived_warning`), at its output.
+fn derived_disk_warning(
+    doc: &Document,
+    path: &[crate::manifest::Seg],
+    o: &OutputPlan,
+) -> Option<Diagnostic> {
+    let TreeSource::BaseImage { reference, .. } = &o.tree.source else {
+        return None;
+    };
+    if o.deploy.is_none() || (o.packages.chain.is_empty() && o.tree.scripts.is_empty()) {
+        return None;
+    }
+    let (msg, hint) = deploy::derived_warning(reference, o.kind);
+    let at: Vec<crate::manifest::Seg> = if path.is_empty() {
+        vec!["base".into(), "image".into()]
+    } else {
+        path.to_vec()
+    };
+    Some(doc.diag(&at, msg).hint(hint))
 }
 
 /// The mirror root in effect: `--mirror` over `[build] mirror`, checked.
@@ -523,18 +581,25 @@ fn output_plan(
     };
     let boot = boot::plan(doc, distro, ar, t, firmware);
     let dir = target::manifest_dir(doc);
-    let source = match (&m.base, deploy::own_output(doc)) {
+    let source = match (
+        &m.base,
+        deploy::own_output(doc),
+        deploy::deployed_output(doc),
+    ) {
         // `output:NAME`: that bootc output composes from packages, and the
         // disks deploy what it built.
-        (Some(_), Some(_)) if t == OutputType::Oci => TreeSource::Packages,
-        (Some(_), Some(name)) => TreeSource::Output {
+        (Some(_), Some(_), _) if t == OutputType::Oci => TreeSource::Packages,
+        // A bootc output built in this run (composed, or derived from
+        // [base]) is the image the disks deploy.
+        (Some(_), _, Some(name)) if t.is_disk() => TreeSource::Output { name },
+        (Some(_), Some(name), _) => TreeSource::Output {
             name: name.to_string(),
         },
-        (Some(b), None) => TreeSource::BaseImage {
+        (Some(b), None, _) => TreeSource::BaseImage {
             reference: b.image.clone(),
             tls_verify: b.tls_verify.unwrap_or(true),
         },
-        (None, _) => TreeSource::Packages,
+        (None, ..) => TreeSource::Packages,
     };
     let archive_of = |n: &str| {
         m.output.iter().find(|o| o.name() == n).map(|o| {
@@ -598,8 +663,20 @@ fn output_plan(
             )
             .map_err(|(k, e)| (Some(k), e))?,
         ),
+        OutputType::IsoLive => {
+            let Some(b) = boot.as_ref().filter(|_| ar.has_uefi() || ar.bios) else {
+                return Err((
+                    None,
+                    format!("an iso-live output boots through UEFI or BIOS, and {} has neither: ISOs are built for x86_64 and aarch64", ar.name),
+                ));
+            };
+            ArtifactPlan::IsoLive(
+                target::iso_plan(out, target::default_volume_id(&base, &version, ar.name), b)
+                    .map_err(|e| (None, e))?,
+            )
+        }
         _ => ArtifactPlan::Pending {
-            stage: "ISOs".into(),
+            stage: "installer ISOs".into(),
         },
     };
     let mut destinations = vec![Destination::File {

@@ -38,14 +38,17 @@ pub(super) fn package_plan(
     let m = &doc.manifest;
     // Deriving from a bootc base: the base already has the distro's
     // sets, kernel and boot chain; only what the manifest adds is asked.
-    // A disk from a bootc image deploys the image as it is: it installs
-    // nothing (the manifest's packages, if any, go into the bootc output
-    // `[base] image = "output:NAME"` names).
-    if t.is_disk() && m.base.is_some() {
+    // A disk from a bootc image deploys the image: the bootc output of
+    // this manifest holds the manifest's packages when there is one
+    // (`deploy::deployed_output`); otherwise they are installed onto the
+    // unpacked base first, resolved against its rpmdb like a derived
+    // bootc image's (`deploy::derives_tree`).
+    let derived_disk = t.is_disk() && super::deploy::derives_tree(doc);
+    if t.is_disk() && m.base.is_some() && !derived_disk {
         return Ok(PackagePlan::default());
     }
-    let derive =
-        t == OutputType::Oci && m.base.is_some() && super::deploy::own_output(doc).is_none();
+    let derive = derived_disk
+        || (t == OutputType::Oci && m.base.is_some() && super::deploy::own_output(doc).is_none());
     let minimal = m.minimal.unwrap_or(false);
     let distro_sets = m
         .build

@@ -82,6 +82,9 @@ pub fn text(plan: &BuildPlan) -> String {
             output(&mut s, o);
         }
     }
+    for w in &plan.warnings {
+        let _ = writeln!(s, "\nwarning: {w}");
+    }
     s
 }
 
@@ -232,6 +235,15 @@ fn targets(s: &mut String, o: &OutputPlan) {
                 s,
                 "    ostree: ref {}, version {}{parent}{signed}",
                 p.reference, p.version
+            );
+        }
+        ArtifactPlan::IsoLive(p) => {
+            let _ = writeln!(
+                s,
+                "    iso: volume id {}, live root LiveOS/squashfs.img (zstd level {}), hybrid MBR/GPT\n    iso cmdline: {}",
+                p.volume_id,
+                p.compression_level,
+                p.cmdline.join(" ")
             );
         }
         ArtifactPlan::Pending { stage } => {

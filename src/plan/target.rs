@@ -143,6 +143,71 @@ pub struct OstreePlan {
     pub gpg_key: Option<PathBuf>,
 }
 
+/// An ISO's settings, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct IsoPlan {
+    /// The ISO 9660 volume id: the medium's label, which the boot loader
+    /// searches for and the initramfs finds the medium by.
+    pub volume_id: String,
+    /// The kernel command line of the medium's default entry:
+    /// `root=live:CDLABEL=VOLID rd.live.image` and the boot plan's.
+    pub cmdline: Vec<String>,
+    /// zstd level of the live root's squashfs.
+    pub compression_level: u32,
+}
+
+/// The volume id an ISO gets without `[output.iso] volume_id`:
+/// `NAME-VERSION-ARCH`, with what ISO 9660 labels cannot hold as `-`, at
+/// most 32 characters (what `rules::volume_id` accepts).
+pub fn default_volume_id(name: &str, version: &str, arch: &str) -> String {
+    let raw = format!("{name}-{version}-{arch}");
+    let mut v: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    v.truncate(32);
+    let v = v.trim_matches('-').to_string();
+    if v.is_empty() {
+        "LIVE".into()
+    } else {
+        v
+    }
+}
+
+/// The ISO plan of an iso-live output: its volume id (`[output.iso]
+/// volume_id`, judged by the manifest rules, or the default) and the
+/// command line that finds the live root by it.
+pub fn iso_plan(
+    o: Option<&crate::manifest::ours::Output>,
+    default_id: String,
+    boot: &BootPlan,
+) -> Result<IsoPlan, String> {
+    if boot.secureboot == SecureBootMode::Custom || boot.uki {
+        return Err("an ISO boots the distro's chain (shim → GRUB → kernel) or none: secureboot = \"custom\" and uki = true are not built for ISOs yet".into());
+    }
+    let opts = o.and_then(|x| x.iso.clone()).unwrap_or_default();
+    let volume_id = opts.volume_id.clone().unwrap_or(default_id);
+    let mut cmdline = vec![
+        format!("root=live:CDLABEL={volume_id}"),
+        "rd.live.image".to_string(),
+        // dmsquash-live: the squashfs holds the root directly, made
+        // writable by an overlay on tmpfs.
+        "rd.live.overlay.overlayfs=1".to_string(),
+    ];
+    cmdline.extend(boot.cmdline.iter().cloned());
+    Ok(IsoPlan {
+        volume_id,
+        cmdline,
+        compression_level: opts.compression_level.unwrap_or(15),
+    })
+}
+
 /// The parent of an OSTree commit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "from", rename_all = "kebab-case")]
@@ -170,6 +235,9 @@ pub enum ArtifactPlan {
     },
     Oci(OciPlan),
     Ostree(OstreePlan),
+    /// A live ISO: the tree in `LiveOS/squashfs.img`, booted by the
+    /// initramfs's dmsquash-live; boot chain from the output's `boot`.
+    IsoLive(IsoPlan),
     /// An output type whose artifact stage has not landed: refused before
     /// any work starts.
     Pending {
@@ -538,6 +606,27 @@ mod tests {
         };
         says(&f, OutputType::Tar, "cannot be booted");
         assert!(check_flags(&f, &sel(OutputType::Qcow2)).is_empty());
+    }
+
+    #[test]
+    fn default_volume_ids() {
+        assert_eq!(
+            default_volume_id("fixture-live", "1", "x86_64"),
+            "fixture-live-1-x86_64"
+        );
+        assert_eq!(
+            default_volume_id("my live.iso", "10.1", "aarch64"),
+            "my-live-iso-10-1-aarch64"
+        );
+        let long = default_volume_id(&"x".repeat(40), "1", "x86_64");
+        assert_eq!(long.len(), 32);
+        assert_eq!(default_volume_id("..", "", ""), "LIVE");
+        for v in [
+            default_volume_id("a b", "1.0", "x86_64"),
+            default_volume_id(&"é".repeat(20), "1", "x"),
+        ] {
+            assert!(crate::manifest::rules::volume_id(&v).is_ok(), "{v}");
+        }
     }
 
     #[test]

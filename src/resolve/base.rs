@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 pub struct Installed {
     pub locked: LockedBase,
     /// The base image's root filesystem.
-    pub root: tempfile::TempDir,
+    pub root: crate::sys::workdir::WorkDir,
 }
 
 /// Reads the base image `image` (a `[base] image`: `docker://…`,
@@ -22,9 +22,7 @@ pub struct Installed {
 /// `a` and pins this arch's manifest digest.
 pub fn installed(image: &str, a: &ArchPlan, tls_verify: bool, cache: &Cache) -> Result<Installed> {
     let src = reference::parse(&canonical(image))?;
-    let work = tempfile::Builder::new()
-        .prefix("base.")
-        .tempdir_in(&cache.root)?;
+    let work = crate::sys::workdir::WorkDir::create(&cache.root, "base.")?;
     let layout = crate::oci::layout::Layout::create(&work.path().join("layout"))?;
     registry::pull(
         &src,
@@ -38,9 +36,7 @@ pub fn installed(image: &str, a: &ArchPlan, tls_verify: bool, cache: &Cache) -> 
     let top = layout.resolve("base")?;
     let arch = crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
     let d = oci::select(&layout, &top, &oci::platform(arch))?;
-    let root = tempfile::Builder::new()
-        .prefix("base-root.")
-        .tempdir_in(&cache.root)?;
+    let root = crate::sys::workdir::WorkDir::create(&cache.root, "base-root.")?;
     oci::unpack(&layout, &d, root.path())?;
     crate::report::info(format!("base image {image} for {}: {}", a.arch, d.digest));
     Ok(Installed {

@@ -237,6 +237,9 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
             .collect::<Vec<_>>()
     };
 
+    // One writer per repo directory at a time: builds sharing a cache
+    // must not prune or replace each other's files mid-flight.
+    let _lock = crate::sys::workdir::exclusive(&dir.join(".lock"))?;
     let keys = fetch_keys(r, &dir)?;
     let fresh = dir.join("repomd.xml.new");
     super::net::download(&urls("repodata/repomd.xml"), &fresh, None)
@@ -284,6 +287,23 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
             &d.checksum.hex[..d.checksum.hex.len().min(16)],
             base
         ));
+        // A cached file is named by its checksum; one whose bytes no
+        // longer match (a disk fault, a stray write) is fetched again.
+        if path.is_file() {
+            let ok = std::fs::read(&path)
+                .ok()
+                .and_then(|b| digest(&d.checksum.kind, &b))
+                .is_some_and(|h| h == d.checksum.hex);
+            if !ok {
+                crate::report::info(format!(
+                    "warning: cached {kind} metadata {} of repo {} is damaged ({} mismatch): fetching it again",
+                    path.display(),
+                    r.id,
+                    d.checksum.kind
+                ));
+                let _ = std::fs::remove_file(&path);
+            }
+        }
         if !path.is_file() {
             super::net::download(&urls(&d.href), &path, Some(&d.checksum))
                 .with_context(|| format!("repo {}: fetching {kind} metadata", r.id))?;
@@ -314,6 +334,7 @@ pub fn sync(r: &PlanRepo, cache: &Cache) -> Result<Synced> {
             comps.as_deref(),
             modules.as_deref(),
             Some(&solv_cache),
+            Some(&super::solve::solv_sum(&solv_cache)),
         ],
     );
     Ok(Synced {
@@ -341,7 +362,7 @@ fn prune_dir(dir: &Path, keep: &[Option<&Path>]) {
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if !p.is_file() || name == "repomd.xml" || name.ends_with(".new") {
+        if !p.is_file() || name == "repomd.xml" || name == ".lock" || name.ends_with(".new") {
             continue;
         }
         if !keep.iter().flatten().any(|k| *k == p) {

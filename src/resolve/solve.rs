@@ -47,7 +47,7 @@ use super::comps::Comps;
 use super::modules::{nevra_with_epoch, Modules};
 use super::solv::{self, Action, Job, Pool, Problem, SolvError};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One repo's metadata files, already on disk.
 #[derive(Debug, Clone, Default)]
@@ -202,6 +202,50 @@ pub fn split_evr(evr: &str) -> (u64, String, String) {
     (e, v.to_string(), r.to_string())
 }
 
+/// The `.solv` cache's sidecar: the sha256 of the cache's bytes.
+pub(super) fn solv_sum(c: &Path) -> PathBuf {
+    let mut s = c.as_os_str().to_owned();
+    s.push(".sha256");
+    PathBuf::from(s)
+}
+
+/// Does the `.solv` cache still hash to what was written? libsolv reads
+/// whatever a damaged file holds, so it is checked before it is loaded; a
+/// damaged one is removed (and rebuilt from the XML by the caller).
+fn solv_cache_intact(c: &Path, repo: &str) -> bool {
+    let want = std::fs::read_to_string(solv_sum(c)).unwrap_or_default();
+    let got = crate::fetch::sha256_file(c).unwrap_or_default();
+    if !want.trim().is_empty() && want.trim() == got {
+        return true;
+    }
+    crate::report::info(format!(
+        "warning: the solver cache {} of repo {repo} is damaged or unsealed: rebuilding it from the metadata",
+        c.display()
+    ));
+    let _ = std::fs::remove_file(c);
+    let _ = std::fs::remove_file(solv_sum(c));
+    false
+}
+
+/// Writes the `.solv` cache and its sidecar, each atomically (the cache
+/// is an optimisation: failures only cost the next run a reparse).
+fn write_solv_cache(h: &mut solv::RepoHandle<'_>, c: &Path) {
+    let pid = std::process::id();
+    let tmp = c.with_extension(format!("tmp.{pid}"));
+    let sum_tmp = c.with_extension(format!("sum.tmp.{pid}"));
+    let ok = h.write_solv(&tmp).is_ok()
+        && std::fs::File::open(&tmp).and_then(|f| f.sync_all()).is_ok()
+        && crate::fetch::sha256_file(&tmp)
+            .ok()
+            .is_some_and(|sum| std::fs::write(&sum_tmp, sum).is_ok())
+        && std::fs::rename(&sum_tmp, solv_sum(c)).is_ok()
+        && std::fs::rename(&tmp, c).is_ok();
+    if !ok {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&sum_tmp);
+    }
+}
+
 impl Universe {
     /// Loads every repo's primary metadata for one arch policy
     /// (`x86_64_v2:x86_64`), and their filelists when primary leaves a
@@ -213,7 +257,11 @@ impl Universe {
         for (i, r) in repos.iter().enumerate() {
             // libsolv prefers higher priorities; dnf lets lower numbers win.
             let mut h = pool.add_repo(&r.id, i, -r.priority);
-            let cached = r.solv_cache.as_ref().filter(|p| p.is_file());
+            let cached = r
+                .solv_cache
+                .as_ref()
+                .filter(|p| p.is_file())
+                .filter(|p| solv_cache_intact(p, &r.id));
             let from_cache = match cached {
                 Some(c) => h.load_solv(c).is_ok(),
                 None => false,
@@ -223,12 +271,7 @@ impl Universe {
                     .map_err(|e| anyhow::anyhow!("repo {}: reading primary metadata: {e}", r.id))?;
                 h.internalize();
                 if let Some(c) = &r.solv_cache {
-                    let tmp = c.with_extension(format!("tmp.{}", std::process::id()));
-                    if h.write_solv(&tmp).is_ok() {
-                        let _ = std::fs::rename(&tmp, c);
-                    } else {
-                        let _ = std::fs::remove_file(&tmp);
-                    }
+                    write_solv_cache(&mut h, c);
                 }
             }
             if let Some(c) = &r.comps {

@@ -1,5 +1,11 @@
 //! A loop device attached to an image file, with its partitions scanned
 //! (`losetup -P`), detached when the guard drops.
+//!
+//! The guard also holds the device open with the kernel's autoclear flag
+//! set, so a build killed by SIGKILL (no destructor runs) still loses its
+//! loop devices: the kernel closes the descriptor, and the last close of an
+//! autoclear device detaches it (once its mounts are gone with the build's
+//! private mount namespace, `sys::ns`).
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -8,6 +14,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct LoopDevice {
     dev: Option<PathBuf>,
+    /// Held open so the autoclear flag detaches the device when this
+    /// process dies, however it dies. Dropped after `dev` is detached.
+    _held: Option<std::fs::File>,
 }
 
 impl LoopDevice {
@@ -38,8 +47,16 @@ impl LoopDevice {
             anyhow::bail!("losetup printed no device for {}", image.display());
         }
         crate::report::debug(format!("attached {} as {dev}", image.display()));
+        let held = match autoclear(Path::new(&dev)) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                crate::report::debug(format!("{dev}: no autoclear: {e:#}"));
+                None
+            }
+        };
         Ok(Self {
             dev: Some(dev.into()),
+            _held: held,
         })
     }
 
@@ -68,6 +85,48 @@ impl LoopDevice {
             None => Ok(()),
         }
     }
+}
+
+/// `struct loop_info64` from linux/loop.h.
+#[repr(C)]
+struct LoopInfo64 {
+    device: u64,
+    inode: u64,
+    rdevice: u64,
+    offset: u64,
+    sizelimit: u64,
+    number: u32,
+    encrypt_type: u32,
+    encrypt_key_size: u32,
+    flags: u32,
+    file_name: [u8; 64],
+    crypt_name: [u8; 64],
+    encrypt_key: [u8; 32],
+    init: [u64; 2],
+}
+
+const LOOP_SET_STATUS64: libc::Ioctl = 0x4C04;
+const LOOP_GET_STATUS64: libc::Ioctl = 0x4C05;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+/// Sets the autoclear flag of `dev` and returns it open.
+fn autoclear(dev: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dev).with_context(|| format!("opening {}", dev.display()))?;
+    // SAFETY: an all-zero loop_info64 is a valid value (integers and
+    // byte arrays).
+    let mut info: LoopInfo64 = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is open; the kernel fills `info`, which lives on our
+    // stack and has the layout of struct loop_info64.
+    if unsafe { libc::ioctl(f.as_raw_fd(), LOOP_GET_STATUS64, &mut info) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("LOOP_GET_STATUS64");
+    }
+    info.flags |= LO_FLAGS_AUTOCLEAR;
+    // SAFETY: as above; the kernel reads `info`.
+    if unsafe { libc::ioctl(f.as_raw_fd(), LOOP_SET_STATUS64, &info) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("LOOP_SET_STATUS64");
+    }
+    Ok(f)
 }
 
 fn detach(dev: &Path) -> Result<()> {

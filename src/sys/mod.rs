@@ -8,3 +8,5 @@
 pub mod attr;
 pub mod loopdev;
 pub mod mount;
+pub mod ns;
+pub mod workdir;

@@ -5,6 +5,7 @@
 //! and the tail of its stderr, so a failed build says which tool failed
 //! and why without re-running anything.
 
+pub mod inventory;
 pub mod sandbox;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +13,9 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub mod iso;
 pub mod ostree;
+pub mod rpm;
 
 /// How many bytes of stderr a failure message keeps.
 const STDERR_TAIL: usize = 2000;
@@ -145,6 +148,7 @@ pub fn run_in_root_env<S: AsRef<OsStr>>(
     let mut full: Vec<std::ffi::OsString> = vec![root.as_os_str().into(), program.into()];
     full.extend(args.iter().map(|a| a.as_ref().to_os_string()));
     let line = display("chroot", &full);
+    inventory::check("chroot")?;
     crate::report::debug(format!("run: {line}"));
     let mut cmd = Command::new("chroot");
     cmd.args(&full);
@@ -161,6 +165,7 @@ pub fn run_in_root_env<S: AsRef<OsStr>>(
 pub fn run_with_stdin<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) -> Result<Output> {
     use std::io::Write;
     let line = display(program, args);
+    inventory::check(program)?;
     crate::report::debug(format!("run: {line}"));
     let mut child = Command::new(program)
         .args(args)
@@ -186,6 +191,7 @@ fn capture<S: AsRef<OsStr>>(
     env: &[(&str, String)],
 ) -> Result<(String, std::process::Output)> {
     let line = display(program, args);
+    inventory::check(program)?;
     crate::report::debug(format!("run: {line}"));
     let out = Command::new(program)
         .args(args)
@@ -250,6 +256,7 @@ impl Drop for Running {
 /// it when dropped.
 pub fn spawn<S: AsRef<OsStr>>(program: &str, args: &[S], stderr_to: &Path) -> Result<Running> {
     let line = display(program, args);
+    inventory::check(program)?;
     crate::report::debug(format!("spawn: {line}"));
     let err = std::fs::OpenOptions::new()
         .create(true)

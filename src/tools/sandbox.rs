@@ -182,6 +182,7 @@ pub fn run(
     crate::report::debug(format!("run: {line}"));
     let (reader, writer) = pipe()?;
     let writer2 = writer.try_clone().context("making a pipe")?;
+    super::inventory::check("unshare")?;
     let mut cmd = Command::new("unshare");
     cmd.args(&args);
     super::tree_env(&mut cmd, env);

@@ -53,6 +53,17 @@ pub fn prepare_kernels(
     ks: &[(String, PathBuf)],
     source_date_epoch: i64,
 ) -> Result<()> {
+    prepare_kernels_with(tree, ks, source_date_epoch, &[])
+}
+
+/// `prepare_kernels` with extra dracut flags (a live medium's initramfs
+/// adds `dmsquash-live`).
+pub fn prepare_kernels_with(
+    tree: &Path,
+    ks: &[(String, PathBuf)],
+    source_date_epoch: i64,
+    dracut_extra: &[&str],
+) -> Result<()> {
     let sde = source_date_epoch.to_string();
     for d in ["proc", "sys", "dev", "run", "tmp", "boot", "var/tmp"] {
         std::fs::create_dir_all(tree.join(d)).with_context(|| format!("creating /{d}"))?;
@@ -81,7 +92,7 @@ pub fn prepare_kernels(
                 tree,
                 &initrd,
                 kver,
-                &[],
+                dracut_extra,
                 &[("SOURCE_DATE_EPOCH", sde.clone())],
             )?;
         }

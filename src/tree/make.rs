@@ -2,6 +2,12 @@
 //! distro's systemd presets, the blueprint customizations, the manifest's
 //! build scripts, then SELinux labels (last, so files customizations and
 //! scripts wrote are labelled too).
+//!
+//! The installed tree (packages and presets) is a stage of the stage
+//! store (`crate::stages`): keyed by the package files' checksums, the
+//! database options, SOURCE_DATE_EPOCH and the rpm that installs them, it
+//! is copied from an earlier build when one made the same, so a
+//! customization-only change does not install anything again.
 
 use super::customize::{self, Env};
 use super::install::{self, Installed};
@@ -36,6 +42,8 @@ pub struct Request<'a> {
     pub output: &'a str,
     /// `(script name, line)` for each line a build script prints.
     pub on_script_line: &'a dyn Fn(&str, &str),
+    /// Where finished stages are kept and found (None: no reuse).
+    pub stages: Option<&'a crate::stages::Store>,
 }
 
 /// What was done, for the build report and the SBOM.
@@ -63,6 +71,33 @@ pub fn source_date_epoch(pkgs: &[Installed]) -> Result<i64> {
     }
 }
 
+/// Everything the installed tree depends on.
+fn installed_key(req: &Request, opts: &install::Options) -> Result<crate::stages::Key> {
+    let rpm = crate::tools::run("rpm", &["--version"])?;
+    let packages: Vec<String> = req
+        .rpms
+        .iter()
+        .map(|p| {
+            // Cache entries are named by their content's sha256.
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(crate::stages::Key::new(
+        "installed",
+        serde_json::json!({
+            "builder": env!("CARGO_PKG_VERSION"),
+            "rpm": String::from_utf8_lossy(&rpm.stdout).trim(),
+            "packages": packages,
+            "dbpath": opts.dbpath,
+            "backend": opts.backend,
+            "source_date_epoch": opts.source_date_epoch,
+            "arch": req.arch,
+        }),
+    ))
+}
+
 pub fn make(req: &Request) -> Result<Report> {
     let packages = install::preflight(req.rpms)?;
     let mut sde = source_date_epoch(&packages)?;
@@ -83,18 +118,41 @@ pub fn make(req: &Request) -> Result<Report> {
         source_date_epoch: sde,
         onto_existing: req.base_created.is_some(),
     };
-    crate::report::info(format!(
-        "installing {} packages into {}",
-        packages.len(),
-        req.root.display()
-    ));
-    install::install(req.root, &packages, &opts)?;
-    if req.base_created.is_none()
-        && ["etc", "usr/lib", "lib"]
-            .iter()
-            .any(|d| req.root.join(d).join("systemd/system-preset").is_dir())
-    {
-        customize::services::preset_all(req.root).context("applying systemd presets")?;
+    // A derived tree starts from its base's files: not a stage of ours.
+    let key = match (req.stages, req.base_created) {
+        (Some(s), None) if s.enabled() => Some(installed_key(req, &opts)?),
+        _ => None,
+    };
+    let hit = key
+        .as_ref()
+        .and_then(|k| req.stages.and_then(|s| s.lookup(k)));
+    if let (Some(data), Some(k)) = (&hit, &key) {
+        crate::report::info(format!(
+            "reused the installed tree ({} packages, stage {})",
+            packages.len(),
+            &k.hex[..12]
+        ));
+        // `cp -a` makes the root: it must not exist yet.
+        let _ = std::fs::remove_dir(req.root);
+        crate::tools::copy_tree(data, req.root)?;
+    } else {
+        crate::report::info(format!(
+            "installing {} packages into {}",
+            packages.len(),
+            req.root.display()
+        ));
+        install::install(req.root, &packages, &opts)?;
+        if req.base_created.is_none()
+            && ["etc", "usr/lib", "lib"]
+                .iter()
+                .any(|d| req.root.join(d).join("systemd/system-preset").is_dir())
+        {
+            customize::services::preset_all(req.root).context("applying systemd presets")?;
+        }
+        if let (Some(s), Some(k)) = (req.stages, &key) {
+            s.insert(k, |d| crate::tools::copy_tree(req.root, d))
+                .context("keeping the installed tree in the stage store")?;
+        }
     }
     let env = Env {
         root: req.root.to_path_buf(),

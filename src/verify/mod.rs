@@ -9,6 +9,7 @@
 //! - `qemu`: the command line (pure, table-tested)
 //! - `firmware`: a fresh UEFI variable store per boot, custom keys enrolled
 //! - `inject`: the report unit written into a throwaway copy of the image
+//! - `inject_iso`: the same for a live ISO (its squashfs root repacked)
 //! - `serial`: run QEMU, follow the console, stop at the first decisive line
 //! - `expect`: compare the report with a `qemu-tests/*.toml` file
 //!
@@ -20,6 +21,7 @@ pub mod expect;
 pub mod firmware;
 pub mod guest;
 pub mod inject;
+pub mod inject_iso;
 pub mod qemu;
 pub mod serial;
 
@@ -31,7 +33,7 @@ use std::time::Duration;
 
 use crate::distro::arch::Arch;
 use crate::error::InputError;
-use qemu::{Accel, DiskFormat, FirmwareFiles, FirmwareKind, SecureBoot};
+use qemu::{Accel, DiskFormat, FirmwareFiles, FirmwareKind, Media, SecureBoot};
 pub use serial::Outcome;
 
 /// How to boot.
@@ -48,6 +50,9 @@ pub struct Options {
     /// partition (off: boot the image exactly as it is).
     pub inject: bool,
     pub memory_mib: u32,
+    /// How the artifact is attached; None: a CD-ROM for ISO 9660 media,
+    /// else a disk.
+    pub media: Option<Media>,
 }
 
 impl Options {
@@ -62,6 +67,7 @@ impl Options {
             timeout: Duration::from_secs(180),
             inject: true,
             memory_mib: 1024,
+            media: None,
         }
     }
 }
@@ -81,6 +87,8 @@ pub struct Verified {
     pub secureboot: SecureBoot,
     /// Whether the report unit was injected into a copy.
     pub injected: bool,
+    /// How the artifact was attached.
+    pub media: Media,
     pub qemu_command: String,
     /// QEMU's stderr (tail).
     pub stderr: String,
@@ -91,6 +99,12 @@ fn check(artifact: &Path, o: &Options) -> Result<SecureBoot, InputError> {
     if !artifact.is_file() {
         return Err(InputError(format!(
             "{}: no such disk image",
+            artifact.display()
+        )));
+    }
+    if o.media == Some(Media::Cdrom) && !crate::tools::iso::is_iso9660(artifact) {
+        return Err(InputError(format!(
+            "--media cdrom: {} is not an ISO 9660 image",
             artifact.display()
         )));
     }
@@ -123,11 +137,20 @@ pub fn verify(artifact: &Path, o: &Options) -> Result<Verified> {
         .tempdir()
         .context("creating a work directory")?;
     let fw = firmware::prepare(o.arch, o.firmware, sb, o.keys.as_deref(), work.path())?;
-    let injected = if o.inject {
+    let iso = crate::tools::iso::is_iso9660(artifact);
+    let media = o
+        .media
+        .unwrap_or(if iso { Media::Cdrom } else { Media::Disk });
+    let injected = if !o.inject {
+        None
+    } else if iso {
+        Some(
+            inject_iso::prepare(artifact, work.path())
+                .context("injecting the report unit into the live ISO")?,
+        )
+    } else {
         inject::prepare(artifact, format, o.arch, work.path())
             .context("injecting the report unit")?
-    } else {
-        None
     };
     let (disk, disk_format) = match &injected {
         Some(copy) => (copy.as_path(), DiskFormat::Raw),
@@ -140,6 +163,7 @@ pub fn verify(artifact: &Path, o: &Options) -> Result<Verified> {
         firmware: fw,
         accel,
         disk: Some((disk, disk_format)),
+        media,
         serial_log: &serial_log,
         memory_mib: o.memory_mib,
     };
@@ -162,6 +186,7 @@ pub fn verify(artifact: &Path, o: &Options) -> Result<Verified> {
         accel,
         secureboot: sb,
         injected: injected.is_some(),
+        media,
         qemu_command,
         stderr: w.stderr,
     })
@@ -243,6 +268,7 @@ fn probe_kvm(arch: &'static Arch, fw: &FirmwareFiles, work: &Path) -> bool {
         firmware,
         accel: Accel::Kvm,
         disk: None,
+        media: Media::Disk,
         serial_log: &log,
         memory_mib: 256,
     };

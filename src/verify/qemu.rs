@@ -144,6 +144,37 @@ pub fn detect_format(disk: &Path) -> Result<DiskFormat> {
         .map_err(|e| InputError(format!("{}: {e}", disk.display())).into())
 }
 
+/// How the artifact is attached: a fixed virtio disk, or removable media
+/// (an ISO as a CD-ROM drive, or as a USB stick on an xHCI controller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Media {
+    Disk,
+    Cdrom,
+    Usb,
+}
+
+impl Media {
+    pub fn parse(s: &str) -> Result<Self, InputError> {
+        match s {
+            "disk" => Ok(Self::Disk),
+            "cdrom" | "cd" | "dvd" => Ok(Self::Cdrom),
+            "usb" => Ok(Self::Usb),
+            _ => Err(InputError(format!(
+                "unknown --media `{s}` (expected disk, cdrom or usb)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disk => "disk",
+            Self::Cdrom => "cdrom",
+            Self::Usb => "usb",
+        }
+    }
+}
+
 /// Firmware files of one boot (already prepared: `vars` is a private copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FirmwareFiles {
@@ -164,6 +195,7 @@ pub struct Spec<'a> {
     pub accel: Accel,
     /// None for firmware-only probe boots.
     pub disk: Option<(&'a Path, DiskFormat)>,
+    pub media: Media,
     pub serial_log: &'a Path,
     pub memory_mib: u32,
 }
@@ -227,15 +259,47 @@ pub fn command(spec: &Spec) -> (String, Vec<String>) {
     }
     if let Some((disk, fmt)) = spec.disk {
         // snapshot=on: writes go to a temporary overlay QEMU deletes; the
-        // image itself is only read.
-        a.extend([
-            "-drive".into(),
-            format!(
-                "if=virtio,format={},snapshot=on,file={}",
-                fmt.name(),
-                esc(disk)
-            ),
-        ]);
+        // image itself is only read. A CD-ROM is read-only anyway.
+        match spec.media {
+            Media::Disk => a.extend([
+                "-drive".into(),
+                format!(
+                    "if=virtio,format={},snapshot=on,file={}",
+                    fmt.name(),
+                    esc(disk)
+                ),
+            ]),
+            Media::Cdrom => a.extend([
+                "-drive".into(),
+                format!(
+                    "if=none,id=cd0,media=cdrom,readonly=on,format={},file={}",
+                    fmt.name(),
+                    esc(disk)
+                ),
+                "-device".into(),
+                if x86 {
+                    "ide-cd,drive=cd0,bootindex=0"
+                } else {
+                    "scsi-cd,drive=cd0,bootindex=0"
+                }
+                .into(),
+            ]),
+            Media::Usb => a.extend([
+                "-device".into(),
+                "qemu-xhci,id=xhci".into(),
+                "-drive".into(),
+                format!(
+                    "if=none,id=usb0,format={},snapshot=on,file={}",
+                    fmt.name(),
+                    esc(disk)
+                ),
+                "-device".into(),
+                "usb-storage,bus=xhci.0,drive=usb0,removable=on,bootindex=0".into(),
+            ]),
+        }
+        if spec.media == Media::Cdrom && !x86 {
+            a.extend(["-device".into(), "virtio-scsi-pci".into()]);
+        }
     }
     (q.binary.to_string(), a)
 }
@@ -298,6 +362,7 @@ mod tests {
                 firmware: fw.clone(),
                 accel: *accel,
                 disk: Some((disk, DiskFormat::Qcow2)),
+                media: Media::Disk,
                 serial_log: log,
                 memory_mib: 1024,
             };
@@ -313,6 +378,7 @@ mod tests {
             firmware: FirmwareFiles::Bios,
             accel: Accel::Tcg,
             disk: None,
+            media: Media::Disk,
             serial_log: Path::new("/w/a,b.log"),
             memory_mib: 256,
         };
@@ -320,6 +386,36 @@ mod tests {
         assert!(l.contains("path=/w/a,,b.log"), "{l}");
         assert!(!l.contains("if=virtio"), "{l}");
         assert!(l.contains("-m 256"), "{l}");
+    }
+
+    #[test]
+    fn removable_media() {
+        let spec = |media, arch| Spec {
+            arch: lookup(arch).unwrap(),
+            firmware: FirmwareFiles::Bios,
+            accel: Accel::Tcg,
+            disk: Some((Path::new("/o/live.iso"), DiskFormat::Raw)),
+            media,
+            serial_log: Path::new("/w/s.log"),
+            memory_mib: 1024,
+        };
+        let l = line(&spec(Media::Cdrom, "x86_64"));
+        assert!(
+            l.ends_with("-drive if=none,id=cd0,media=cdrom,readonly=on,format=raw,file=/o/live.iso -device ide-cd,drive=cd0,bootindex=0"),
+            "{l}"
+        );
+        let l = line(&spec(Media::Usb, "x86_64"));
+        assert!(
+            l.ends_with("-device qemu-xhci,id=xhci -drive if=none,id=usb0,format=raw,snapshot=on,file=/o/live.iso -device usb-storage,bus=xhci.0,drive=usb0,removable=on,bootindex=0"),
+            "{l}"
+        );
+        let l = line(&spec(Media::Cdrom, "aarch64"));
+        assert!(
+            l.contains("scsi-cd,drive=cd0") && l.contains("virtio-scsi-pci"),
+            "{l}"
+        );
+        assert_eq!(Media::parse("usb").unwrap(), Media::Usb);
+        assert!(Media::parse("floppy").is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
 pub mod cli;
+pub mod disk;
 pub mod fixtures;
 pub mod httpd;
 pub mod oci;

@@ -302,10 +302,18 @@ pub(super) fn copy_bios_modules(
         .partitions
         .iter()
         .any(|p| p.role == crate::plan::layout::Role::BiosBoot);
-    let mods = from.join("usr/lib/grub/i386-pc");
-    if !bios || !mods.is_dir() {
+    if !bios || !from.join("usr/lib/grub/i386-pc").is_dir() {
         return Ok(());
     }
+    copy_grub_modules(from, grub_dir)
+}
+
+/// Copies GRUB's i386-pc modules (`*.mod`, `*.lst`) from `from`'s
+/// `/usr/lib/grub/i386-pc` into `grub_dir/i386-pc`, in sorted order, as
+/// grub2-install leaves them (BIOS GRUB loads them from `$prefix`). Disks
+/// and ISOs share it.
+pub(crate) fn copy_grub_modules(from: &Path, grub_dir: &Path) -> Result<()> {
+    let mods = from.join("usr/lib/grub/i386-pc");
     let dest = grub_dir.join("i386-pc");
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut names: Vec<_> = std::fs::read_dir(&mods)

@@ -15,7 +15,10 @@
 //! finds /boot by UUID; writes `/boot/grub2/grub.cfg` (`blscfg` for
 //! AlmaLinux's GRUB; explicit menu entries made from the BLS files for
 //! GRUBs without it, like the fixture's Debian GRUB); and records what
-//! was installed in `/.bootc-aleph.json`, as bootc does.
+//! was installed in `/.bootc-aleph.json`, as bootc does. The SBOMs beside
+//! the disk list what the image's own rpm database holds (base and added
+//! packages alike), read from a copy of the deployment's database (its
+//! files are the repository's objects, and the build cache's).
 //!
 //! The sysroot as deployed (before the customizations) comes from the
 //! build cache when it has this image deployed with the same arguments
@@ -93,11 +96,17 @@ pub fn add(
         .context("making the disk's work directory")?;
     let out = output_dir.join(&o.filename);
     let sde = tree.report.source_date_epoch;
-    // Same image, same name → same UUIDs.
-    let seed = format!("{}:{}:{}", o.filename, a.arch, base.digest);
+    // Same image (and additions), same name → same UUIDs.
+    let mut seed = format!("{}:{}:{}", o.filename, a.arch, base.digest);
+    for p in &t.lock.packages {
+        seed.push_str(&format!(",{}", p.checksum));
+    }
+    for s in &tree.report.scripts {
+        seed.push_str(&format!(",{s}"));
+    }
+    let tp = &o.tree;
     let sysroot = work.path().join("sysroot");
     let raw = work.path().join("disk.raw");
-    let tp = &o.tree;
     let manifest_json = blob_text(&base.layout, &base.digest)?;
     let config_json = blob_text(&base.layout, &base.image.manifest.config.digest)?;
     let disk = super::build_raw(
@@ -134,7 +143,34 @@ pub fn add(
             plan.origin, base.digest, disk.kernel, disk.root_uuid
         ),
     });
+    // The SBOM lists what the image's rpmdb holds, read from the deployment
+    // (the unpacked tree is consumed by the commit, or never made when the
+    // sysroot came from the build cache).
+    let dep = deployment_dir(&sysroot, &plan.stateroot)?;
+    let db = if dep.join("usr/lib/sysimage/rpm").is_dir() {
+        "/usr/lib/sysimage/rpm"
+    } else {
+        // `rootfs::convert` moved /var/lib/rpm here.
+        "/usr/share/rpm"
+    };
+    // rpm may write beside a database it reads (-shm, -wal): a copy.
+    let copy = work.path().join("sbom-root");
+    let db_copy = copy.join(db.trim_start_matches('/'));
+    std::fs::create_dir_all(db_copy.parent().expect("has a parent"))
+        .with_context(|| format!("creating {}", copy.display()))?;
+    crate::tools::copy_tree(&dep.join(db.trim_start_matches('/')), &db_copy)?;
+    let installed = crate::tools::rpm::query_all(&copy, db, &tp.rpmdb)
+        .context("reading the image's rpm database for the SBOM")?;
+    let sbom = crate::artifact::sbom::from_installed(
+        &installed,
+        t.lock,
+        &o.filename,
+        &t.plan.distro,
+        &a.arch,
+        sde,
+    );
     let disk_to_boot = super::finish(&raw, format, &out, sde, work_root)?;
+    crate::artifact::sbom::write_beside(&out, &sbom)?;
     let customizations = tp
         .customizations
         .as_ref()
@@ -145,9 +181,9 @@ pub fn add(
         output: o.name.clone(),
         kind: o.kind.as_str().to_string(),
         path: out.clone(),
-        packages: None,
+        packages: Some(installed.len()),
         customizations: Some(customizations),
-        selinux_labelled: Some(false),
+        selinux_labelled: Some(tree.report.selinux_labelled),
         source_date_epoch: Some(sde),
         digest: Some(base.digest.clone()),
         tag: None,
@@ -165,6 +201,21 @@ pub fn add(
         }),
         image: None,
     }])
+}
+
+/// The one deployment `ostree/deploy/STATEROOT/deploy/CSUM.0` of `sysroot`.
+fn deployment_dir(sysroot: &Path, stateroot: &str) -> Result<PathBuf> {
+    let d = sysroot.join(format!("ostree/deploy/{stateroot}/deploy"));
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&d)
+        .with_context(|| format!("reading {}", d.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.extension().is_some_and(|x| x == "0"))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        n => bail!("{} holds {n} deployments, not one", d.display()),
+    }
 }
 
 /// A JSON blob of the image's layout as text, verified against its digest.

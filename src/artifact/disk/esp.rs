@@ -44,6 +44,23 @@ fn fat_time(epoch: i64) -> fatfs::DateTime {
 /// Formats `image` (created with `size` bytes) as FAT32 labelled `EFI` and
 /// copies the directory `src` into it, in sorted order.
 pub fn build(image: &Path, size: u64, src: &Path, volume_id: u32, epoch: i64) -> Result<()> {
+    build_as(image, size, src, volume_id, epoch, fatfs::FatType::Fat32)
+}
+
+/// `build` as FAT16, for small images FAT32 cannot hold (it needs 65,525
+/// clusters): an ISO's El Torito EFI image holds a few MiB.
+pub fn build_fat16(image: &Path, size: u64, src: &Path, volume_id: u32, epoch: i64) -> Result<()> {
+    build_as(image, size, src, volume_id, epoch, fatfs::FatType::Fat16)
+}
+
+fn build_as(
+    image: &Path,
+    size: u64,
+    src: &Path,
+    volume_id: u32,
+    epoch: i64,
+    fat_type: fatfs::FatType,
+) -> Result<()> {
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -56,11 +73,11 @@ pub fn build(image: &Path, size: u64, src: &Path, volume_id: u32, epoch: i64) ->
     fatfs::format_volume(
         &mut f,
         fatfs::FormatVolumeOptions::new()
-            .fat_type(fatfs::FatType::Fat32)
+            .fat_type(fat_type)
             .volume_id(volume_id)
             .volume_label(*b"EFI        "),
     )
-    .context("formatting the ESP as FAT32")?;
+    .with_context(|| format!("formatting {} as {fat_type:?}", image.display()))?;
     let time: &'static FixedTime = Box::leak(Box::new(FixedTime(fat_time(epoch))));
     let fsys = fatfs::FileSystem::new(f, fatfs::FsOptions::new().time_provider(time))
         .context("opening the new ESP")?;
@@ -72,19 +89,35 @@ pub fn build(image: &Path, size: u64, src: &Path, volume_id: u32, epoch: i64) ->
 /// Repairs what fatfs 0.3 gets wrong in new directories, in place: it
 /// writes long-name entries before "." and "..", so they are not the
 /// first two slots as FAT requires, and it gives ".." of a directory in
-/// the root the root's cluster where FAT32 wants 0. fsck.fat flags both.
+/// the root the root's cluster where FAT wants 0. fsck.fat flags both.
+/// FAT32 keeps its root in a cluster chain, FAT16 in a fixed region
+/// before the data area.
 fn fix_dotdot(image: &Path) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
     let mut f = fs::OpenOptions::new().read(true).write(true).open(image)?;
     let mut bs = [0u8; 512];
     f.read_exact(&mut bs)?;
     let u16_at = |o: usize| u16::from_le_bytes([bs[o], bs[o + 1]]) as u64;
     let u32_at = |o: usize| u32::from_le_bytes([bs[o], bs[o + 1], bs[o + 2], bs[o + 3]]) as u64;
+    let sector = u16_at(11);
+    let fat32 = u16_at(22) == 0;
+    let fat_sectors = if fat32 { u32_at(36) } else { u16_at(22) };
+    let root_start = (u16_at(14) + bs[16] as u64 * fat_sectors) * sector;
+    let root_bytes = (u16_at(17) * 32).div_ceil(sector) * sector;
     let geo = Geometry {
-        cluster_bytes: u16_at(11) * bs[13] as u64,
-        fat_start: u16_at(14) * u16_at(11),
-        data: (u16_at(14) + bs[16] as u64 * u32_at(36)) * u16_at(11),
+        cluster_bytes: sector * bs[13] as u64,
+        fat_start: u16_at(14) * sector,
+        data: root_start + root_bytes,
+        fat32,
     };
-    fix_dir(&mut f, &geo, u32_at(44), None, 0)?;
+    if fat32 {
+        fix_dir(&mut f, &geo, u32_at(44), None, 0)?;
+    } else {
+        let mut root = vec![0u8; root_bytes as usize];
+        f.seek(SeekFrom::Start(root_start))?;
+        f.read_exact(&mut root)?;
+        fix_children(&mut f, &geo, &root, 0, 0)?;
+    }
     Ok(())
 }
 
@@ -92,6 +125,8 @@ struct Geometry {
     cluster_bytes: u64,
     fat_start: u64,
     data: u64,
+    /// FAT32 (4-byte FAT entries), else FAT16 (2-byte).
+    fat32: bool,
 }
 
 impl Geometry {
@@ -105,11 +140,19 @@ fn chain(f: &mut fs::File, g: &Geometry, first: u64) -> Result<Vec<u64>> {
     let mut out = vec![first];
     loop {
         let c = *out.last().expect("non-empty");
-        let mut e = [0u8; 4];
-        f.seek(SeekFrom::Start(g.fat_start + c * 4))?;
-        f.read_exact(&mut e)?;
-        let next = u32::from_le_bytes(e) as u64 & 0x0fff_ffff;
-        if !(2..0x0fff_fff8).contains(&next) || out.len() > 1 << 16 {
+        let next = if g.fat32 {
+            let mut e = [0u8; 4];
+            f.seek(SeekFrom::Start(g.fat_start + c * 4))?;
+            f.read_exact(&mut e)?;
+            u32::from_le_bytes(e) as u64 & 0x0fff_ffff
+        } else {
+            let mut e = [0u8; 2];
+            f.seek(SeekFrom::Start(g.fat_start + c * 2))?;
+            f.read_exact(&mut e)?;
+            u16::from_le_bytes(e) as u64
+        };
+        let end = if g.fat32 { 0x0fff_fff8 } else { 0xfff8 };
+        if !(2..end).contains(&next) || out.len() > 1 << 16 {
             return Ok(out);
         }
         out.push(next);
@@ -164,28 +207,42 @@ fn fix_dir(
         let mut buf = vec![0u8; g.cluster_bytes as usize];
         f.seek(SeekFrom::Start(g.offset(c)))?;
         f.read_exact(&mut buf)?;
-        for e in buf.chunks_exact(32) {
-            if e[0] == 0 {
-                break;
-            }
-            let is_subdir = e[11] != 0x0f && e[11] & 0x10 != 0 && e[0] != 0xe5 && e[0] != b'.';
-            if !is_subdir {
-                continue;
-            }
-            let first = ((u16::from_le_bytes([e[20], e[21]]) as u64) << 16)
-                | u16::from_le_bytes([e[26], e[27]]) as u64;
-            if first >= 2 {
-                fix_dir(
-                    f,
-                    g,
-                    first,
-                    Some(if parent.is_none() { 0 } else { cluster }),
-                    depth + 1,
-                )?;
-            }
+        let me = if parent.is_none() { 0 } else { cluster };
+        if fix_children(f, g, &buf, me, depth)? {
+            break;
         }
     }
     Ok(())
+}
+
+/// Fixes the subdirectories listed in `entries` (a directory's slots),
+/// whose parent is cluster `me` (0: the root). True at the end marker.
+fn fix_children(
+    f: &mut fs::File,
+    g: &Geometry,
+    entries: &[u8],
+    me: u64,
+    depth: u32,
+) -> Result<bool> {
+    for e in entries.chunks_exact(32) {
+        if e[0] == 0 {
+            return Ok(true);
+        }
+        let is_subdir = e[11] != 0x0f && e[11] & 0x10 != 0 && e[0] != 0xe5 && e[0] != b'.';
+        if !is_subdir {
+            continue;
+        }
+        let high = if g.fat32 {
+            (u16::from_le_bytes([e[20], e[21]]) as u64) << 16
+        } else {
+            0
+        };
+        let first = high | u16::from_le_bytes([e[26], e[27]]) as u64;
+        if first >= 2 {
+            fix_dir(f, g, first, Some(me), depth + 1)?;
+        }
+    }
+    Ok(false)
 }
 
 fn copy_dir<T: fatfs::ReadWriteSeek>(dir: &fatfs::Dir<T>, src: &Path) -> Result<()> {
@@ -233,6 +290,27 @@ fn copy_dir<T: fatfs::ReadWriteSeek>(dir: &fatfs::Dir<T>, src: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fat16_image_passes_fsck_and_is_reproducible() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("EFI/BOOT")).unwrap();
+        fs::create_dir_all(src.join("EFI/debian")).unwrap();
+        fs::write(src.join("EFI/BOOT/BOOTX64.EFI"), vec![7u8; 900_000]).unwrap();
+        fs::write(src.join("EFI/BOOT/grubx64.efi"), vec![8u8; 2_000_000]).unwrap();
+        fs::write(src.join("EFI/debian/grub.cfg"), "configfile x\n").unwrap();
+        let a = d.path().join("a.img");
+        let b = d.path().join("b.img");
+        build_fat16(&a, 8 << 20, &src, 0x1234_5678, 1_700_000_000).unwrap();
+        build_fat16(&b, 8 << 20, &src, 0x1234_5678, 1_700_000_000).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        let a = a.display().to_string();
+        crate::tools::run("fsck.vfat", &["-n", &a]).unwrap();
+        let o = crate::tools::run("mdir", &["-i", &a, "::/EFI/BOOT"]).unwrap();
+        let listing = String::from_utf8_lossy(&o.stdout);
+        assert!(listing.contains("grubx64.efi"), "{listing}");
+    }
 
     #[test]
     fn civil_time() {

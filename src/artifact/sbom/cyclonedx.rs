@@ -100,10 +100,12 @@ fn component(doc: &Document, p: &Package) -> Value {
     if let Some(v) = p.vendor.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         put("supplier", json!({ "name": v }));
     }
-    put(
-        "hashes",
-        json!([{ "alg": "SHA-256", "content": p.sha256.to_ascii_lowercase() }]),
-    );
+    if !p.sha256.is_empty() {
+        put(
+            "hashes",
+            json!([{ "alg": "SHA-256", "content": p.sha256.to_ascii_lowercase() }]),
+        );
+    }
     if let Some(c) = license::convert(&p.license) {
         let choice = if c.unknown {
             json!([{ "license": { "name": p.license.trim() } }])
@@ -123,7 +125,7 @@ fn component(doc: &Document, p: &Package) -> Value {
         put("externalReferences", refs.into());
     }
     let mut props = vec![
-        json!({ "name": format!("{PROP}:repo"), "value": p.repo }),
+        json!({ "name": format!("{PROP}:repo"), "value": if p.repo.is_empty() { "(base image)" } else { p.repo.as_str() } }),
         json!({ "name": format!("{PROP}:arch"), "value": p.arch }),
         json!({ "name": format!("{PROP}:epoch"), "value": p.epoch.to_string() }),
     ];

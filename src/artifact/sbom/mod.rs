@@ -15,7 +15,7 @@
 //! tags into SPDX expressions for both formats.
 
 mod from_tree;
-pub use from_tree::from_tree;
+pub use from_tree::{from_installed, from_tree};
 
 mod cyclonedx;
 mod license;
@@ -42,9 +42,12 @@ pub struct Package {
     /// short names) or "GPL-2.0-or-later AND MIT" (EL10, SPDX).
     pub license: String,
     pub source_rpm: Option<String>,
-    /// SHA-256 (hex) of the .rpm file.
+    /// SHA-256 (hex) of the .rpm file; empty when no .rpm was seen (a
+    /// package that came with a base image), and then no checksum is
+    /// written.
     pub sha256: String,
-    /// Repository id the package was installed from.
+    /// Repository id the package was installed from; empty for a package
+    /// that came with a base image.
     pub repo: String,
     pub download_url: Option<String>,
     pub summary: String,
@@ -309,5 +312,24 @@ mod tests {
         ];
         let names: Vec<String> = sorted_packages(&d).iter().map(|p| evr(p)).collect();
         assert_eq!(names, ["2-1", "1:1-1", "1-1"]);
+    }
+
+    #[test]
+    fn base_image_packages_have_no_checksum_or_repository() {
+        let mut d = doc();
+        let mut from_base = pkg("bash", 0, "5.2", "1", "x86_64");
+        from_base.sha256 = String::new();
+        from_base.repo = String::new();
+        d.packages = vec![from_base, pkg("nginx", 0, "1.26", "1", "x86_64")];
+        let s = spdx(&d);
+        let p = &s["packages"];
+        assert!(p[1].get("checksums").is_none(), "{}", p[1]);
+        assert_eq!(p[1]["comment"], "part of the base image");
+        assert_eq!(p[2]["checksums"][0]["algorithm"], "SHA256");
+        let c = cyclonedx(&d);
+        let comps = &c["components"];
+        assert!(comps[0].get("hashes").is_none(), "{}", comps[0]);
+        assert_eq!(comps[0]["properties"][0]["value"], "(base image)");
+        assert_eq!(comps[1]["hashes"][0]["alg"], "SHA-256");
     }
 }

@@ -149,10 +149,12 @@ fn package(
         put("homepage", url.into());
     }
     put("filesAnalyzed", false.into());
-    put(
-        "checksums",
-        json!([{ "algorithm": "SHA256", "checksumValue": p.sha256.to_ascii_lowercase() }]),
-    );
+    if !p.sha256.is_empty() {
+        put(
+            "checksums",
+            json!([{ "algorithm": "SHA256", "checksumValue": p.sha256.to_ascii_lowercase() }]),
+        );
+    }
     if !p.summary.is_empty() {
         put("summary", p.summary.clone().into());
     }
@@ -161,7 +163,11 @@ fn package(
     }
     put(
         "comment",
-        format!("installed from repository {}", p.repo).into(),
+        if p.repo.is_empty() {
+            "part of the base image".into()
+        } else {
+            format!("installed from repository {}", p.repo).into()
+        },
     );
     put("licenseConcluded", NOASSERTION.into());
     match license::convert(&p.license) {

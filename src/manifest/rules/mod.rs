@@ -11,12 +11,14 @@
 //! and a hint where the fix is not obvious. `Refusal` is a
 //! `std::error::Error`, so build code uses `?` on it directly.
 
+mod kickstart;
 mod names;
 mod net;
 pub mod pem;
 mod scripts;
 mod text;
 
+pub use kickstart::*;
 pub use names::*;
 pub use net::*;
 pub use scripts::*;

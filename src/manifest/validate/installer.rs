@@ -3,8 +3,11 @@
 //! Ignition and the installation device, with osbuild's own rules.
 
 use super::{judge, keys};
+use crate::distro::DistroDef;
 use crate::manifest::blueprint::Customizations;
+use crate::manifest::ours::OutputType;
 use crate::manifest::rules;
+use crate::manifest::Seg;
 use crate::manifest::{Diagnostic, Document};
 
 /// Anaconda's module for users and groups.
@@ -176,5 +179,47 @@ pub(super) fn check(doc: &Document, c: &Customizations, out: &mut Vec<Diagnostic
                 format!("installation_device {d:?} is not a device under /dev"),
             ));
         }
+    }
+}
+
+/// What only the kickstart of an `iso-installer` needs: a kickstart of
+/// your own that names no payload (the generated one appends it), and a
+/// bootc payload only where the release's Anaconda has `ostreecontainer`
+/// (AlmaLinux 9 on). `kickstart::generate` calls the same rules.
+pub(super) fn check_kickstart(
+    doc: &Document,
+    distro: &DistroDef,
+    types: &[(Vec<Seg>, OutputType)],
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some((at, _)) = types.iter().find(|(_, t)| *t == OutputType::IsoInstaller) else {
+        return;
+    };
+    let m = &doc.manifest;
+    if let Some(k) = m
+        .customizations
+        .as_ref()
+        .and_then(|c| c.installer.as_ref())
+        .and_then(|i| i.kickstart.as_ref())
+    {
+        judge(
+            doc,
+            out,
+            &keys!["customizations", "installer", "kickstart", "contents"],
+            rules::kickstart_contents(&k.contents),
+        );
+    }
+    // The fixture (major 1) stands in for AlmaLinux 10.
+    if m.base.is_some() && (2..9).contains(&distro.major) {
+        out.push(
+            doc.diag(
+                at,
+                format!(
+                    "{} cannot install a bootc image from an installer ISO: kickstart's ostreecontainer exists from AlmaLinux 9 on",
+                    distro.name
+                ),
+            )
+            .hint("build the installer from packages (drop [base]) or use almalinux-9 or later"),
+        );
     }
 }

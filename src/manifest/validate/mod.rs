@@ -308,6 +308,7 @@ pub fn check(doc: &Document, sel: &Selection) -> Result<&'static DistroDef, Vec<
         // `[[containers]]` sit at the top level.
         content::check(doc, &Default::default(), &mut out);
     }
+    installer::check_kickstart(doc, distro, &types, &mut out);
     disk::check_disk_partitions(doc, &mut out);
     outputs::check_boot(doc, distro, &mut out);
     outputs::check_base(doc, &types, &mut out);

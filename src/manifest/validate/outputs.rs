@@ -50,6 +50,17 @@ pub(super) fn check_output_options(
         ));
     }
     if let Some(iso) = &o.iso {
+        if let Some(l) = iso.compression_level {
+            if !(1..=22).contains(&l) {
+                out.push(
+                    doc.diag(
+                        &keys!["output", i, "iso", "compression_level"],
+                        format!("compression_level {l}: zstd levels are 1 to 22"),
+                    )
+                    .hint("leave it out for mksquashfs's default (15); 3 builds fast"),
+                );
+            }
+        }
         if let Some(v) = &iso.volume_id {
             judge(
                 doc,
@@ -161,7 +172,14 @@ pub(super) fn check_base(
             }
         }
     }
-    let adds = !m.packages.is_empty() || !m.groups.is_empty() || !m.modules.is_empty();
+    // Disks deploy the bootc output built from [base] when there is one;
+    // with several, which one is not ours to guess.
+    let bootc_outputs: Vec<String> = m
+        .output
+        .iter()
+        .filter(|o| o.kind == OutputType::Oci)
+        .map(|o| o.name())
+        .collect();
     for (p, t) in types {
         let at = if p.is_empty() {
             keys!["base"].to_vec()
@@ -189,13 +207,17 @@ pub(super) fn check_base(
             continue;
         }
         if t.is_disk() {
-            if adds && own.is_none() {
+            if own.is_none() && bootc_outputs.len() > 1 {
                 out.push(
                     doc.diag(
                         &at,
-                        format!("a {t} output deploys the [base] image as it is, and this manifest adds packages to it"),
+                        format!(
+                            "a {t} output deploys the bootc image this manifest derives from [base], and it builds {}: {}",
+                            bootc_outputs.len(),
+                            bootc_outputs.join(", ")
+                        ),
                     )
-                    .hint("derive the image first: a bootc output with these packages, and [base] image = \"output:NAME\" naming it, so the disk deploys the derived image"),
+                    .hint("keep one bootc output in a manifest with disks, or name it: [base] image = \"output:NAME\" composes it from packages"),
                 );
             }
             continue;

@@ -46,9 +46,14 @@ impl Credentials {
     }
 }
 
-/// The files searched when no `--authfile` is given, in order.
+/// The files searched when no `--authfile` is given, in order:
+/// `$REGISTRY_AUTH_FILE` first (as podman and skopeo read it), then
+/// containers' and docker's per-user files.
 pub fn default_auth_files() -> Vec<PathBuf> {
     let mut v = vec![];
+    if let Some(x) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|x| !x.is_empty()) {
+        v.push(PathBuf::from(x));
+    }
     if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
         v.push(PathBuf::from(x).join("containers/auth.json"));
     }
