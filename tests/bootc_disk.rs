@@ -152,9 +152,41 @@ fn bootc_image_deploys_to_checked_reproducible_disks() {
         "ostree-unverified-registry:127.0.0.1:5000/fixture/bootc-disk:latest"
     );
     let kver = aleph["kernel"].as_str().unwrap();
+    // bootc's image ref (ostree-ext's escaping) holds the commit, whose
+    // metadata carries the manifest digest, manifest and config.
+    let image_ref =
+        "ostree/container/image/registry_3A_127_2E_0_2E_0_2E_1_3A_5000/fixture/bootc-disk_3A_latest";
     assert_eq!(
-        debugfs(&root, "cat /ostree/repo/refs/heads/image-builder/deployed").trim(),
+        debugfs(&root, &format!("cat /ostree/repo/refs/heads/{image_ref}")).trim(),
         commit
+    );
+    let commit_obj = debugfs(
+        &root,
+        &format!(
+            "cat /ostree/repo/objects/{}/{}.commit",
+            &commit[..2],
+            &commit[2..]
+        ),
+    );
+    for key in [
+        "ostree.manifest-digest",
+        "ostree.manifest",
+        "ostree.container.image-config",
+        digest.as_str(),
+    ] {
+        assert!(
+            commit_obj.contains(key),
+            "{key} not in the commit's metadata"
+        );
+    }
+    // Which ostree wrote it: the fixture image has no `ostree` CLI, so the
+    // host's (tests/ostree_tool.rs covers an image with its own).
+    let notes = events(&o.stdout, "note");
+    assert!(
+        notes.iter().any(|n| n["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ostree: sysroot written by the host's ostree 20"))),
+        "{notes:?}"
     );
     // The image as committed: /usr/etc, kernel and initramfs in /usr.
     assert!(debugfs(&root, &format!("ls {dep}/usr/lib/modules/{kver}")).contains("initramfs.img"));
@@ -207,8 +239,17 @@ fn bootc_image_deploys_to_checked_reproducible_disks() {
 
     // Same lock, same bytes (ext4 and FAT are written reproducibly).
     let out2 = env.path("out2");
-    let o = env.run(&["build", "--locked", "-o", s(&out2), s(&m)]);
+    let o = env.run(&["--json", "build", "--locked", "-o", s(&out2), s(&m)]);
     assert!(o.status.success(), "{}", text(&o));
+    // The second build takes the deployed sysroot from the build cache
+    // (artifact::ostree::cache): cached or not, the same bytes.
+    let notes = events(&o.stdout, "note");
+    assert!(
+        notes.iter().any(|n| n["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ostree: sysroot from the build cache"))),
+        "{notes:?}"
+    );
     let raw2 = out2.join("fixture-bootc-disk-x86_64.raw");
     // The staged deployment (which ostree marks immutable) went away with
     // the work directory: nothing but artifacts in the output directories.

@@ -36,6 +36,9 @@ pub struct BaseTree {
     /// The image's manifest digest (this arch's).
     pub digest: String,
     pub layout: crate::oci::layout::Layout,
+    /// Whether the layers were applied to the tree's root (a deployed disk
+    /// reads them only when its build-cache entry is missing).
+    pub unpacked: bool,
 }
 
 /// One arch of one output, as the plan and the lock fix it.
@@ -115,7 +118,12 @@ pub trait Builder {
 
 /// The builder for an output. `work` is a directory inside the output
 /// directory that outlives the builder (until the pipeline ends).
-pub fn builder_for(o: &OutputPlan, work: &Path, output_dir: &Path) -> Result<Box<dyn Builder>> {
+pub fn builder_for(
+    o: &OutputPlan,
+    work: &Path,
+    output_dir: &Path,
+    cache: &Path,
+) -> Result<Box<dyn Builder>> {
     Ok(match &o.artifact {
         ArtifactPlan::Tar | ArtifactPlan::Directory => Box::new(tree_out::TreeOutput {
             output_dir: output_dir.to_path_buf(),
@@ -124,6 +132,7 @@ pub fn builder_for(o: &OutputPlan, work: &Path, output_dir: &Path) -> Result<Box
         ArtifactPlan::Disk { .. } => Box::new(disk::builder::DiskBuilder {
             output_dir: output_dir.to_path_buf(),
             work: work.to_path_buf(),
+            cache: cache.to_path_buf(),
         }),
         ArtifactPlan::Oci(p) => Box::new(oci::builder::OciBuilder::new(o, p, work, output_dir)?),
         ArtifactPlan::Ostree(_) => Box::new(ostree::OstreeBuilder {

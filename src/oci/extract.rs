@@ -20,29 +20,47 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tar::EntryType;
 
-/// Verifies the layer blob `d` and applies it onto `root`; returns its
-/// diff_id (digest of the uncompressed tar) for the caller to check
-/// against the image config.
+/// Applies the layer blob `d` onto `root`, verifying it on the way: one
+/// pass over the blob hashes the compressed bytes (its digest) and the
+/// uncompressed tar (the diff_id, returned for the caller to check against
+/// the image config). A blob that does not match its digest fails the
+/// extraction after the fact; the root is scratch, and the caller's error
+/// discards it.
 pub fn extract(layout: &Layout, d: &Descriptor, root: &Path) -> Result<String> {
-    layout.verify_blob(d)?;
     let f = std::io::BufReader::with_capacity(1 << 20, layout.open_blob(d)?);
+    let mut blob = Hashing::like(f, &d.digest);
     let what = format!("layer {}", d.digest);
-    let mut r: Box<dyn Read> = match d.media_type.as_str() {
-        MEDIA_LAYER | "application/vnd.docker.image.rootfs.diff.tar" => Box::new(f),
-        MEDIA_LAYER_GZIP | MEDIA_DOCKER_LAYER_GZIP => {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
-        }
-        MEDIA_LAYER_ZSTD | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(f)?)
-        }
-        other => bail!(InputError(format!(
-            "{what}: unsupported media type {other}"
-        ))),
+    let diff_id = {
+        let mut r: Box<dyn Read> = match d.media_type.as_str() {
+            MEDIA_LAYER | "application/vnd.docker.image.rootfs.diff.tar" => Box::new(&mut blob),
+            MEDIA_LAYER_GZIP | MEDIA_DOCKER_LAYER_GZIP => {
+                Box::new(flate2::read::MultiGzDecoder::new(&mut blob))
+            }
+            MEDIA_LAYER_ZSTD | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+                Box::new(zstd::stream::read::Decoder::new(&mut blob)?)
+            }
+            other => bail!(InputError(format!(
+                "{what}: unsupported media type {other}"
+            ))),
+        };
+        let mut h = Hashing::new(&mut r);
+        apply(&mut h, root, &what)?;
+        std::io::copy(&mut h, &mut std::io::sink())
+            .map_err(|e| InputError(format!("{what}: {e}")))?;
+        h.finish().0
     };
-    let mut h = Hashing::new(&mut r);
-    apply(&mut h, root, &what)?;
-    std::io::copy(&mut h, &mut std::io::sink()).map_err(|e| InputError(format!("{what}: {e}")))?;
-    Ok(h.finish().0)
+    // Whatever follows the compressed stream is part of the blob too.
+    std::io::copy(&mut blob, &mut std::io::sink())
+        .map_err(|e| InputError(format!("{what}: {e}")))?;
+    let (digest, size, _) = blob.finish();
+    if size != d.size {
+        bail!(InputError(format!(
+            "{what}: {size} bytes, the manifest says {}",
+            d.size
+        )));
+    }
+    layout.check_digest(&d.digest, &digest)?;
+    Ok(diff_id)
 }
 
 /// Applies the uncompressed layer tar `r` onto `root` (see the module
@@ -420,6 +438,35 @@ mod tests {
         assert_eq!(
             fs::metadata(root.join("hl")).unwrap().ino(),
             fs::metadata(root.join("e")).unwrap().ino()
+        );
+    }
+
+    #[test]
+    fn a_tampered_layer_blob_is_refused_in_one_pass() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&t.path().join("l")).unwrap();
+        let tar = raw_tar(&[("f", EntryType::Regular, "", b"good")]);
+        let d = layout.write_bytes(MEDIA_LAYER, &tar).unwrap();
+        let root = t.path().join("root");
+        fs::create_dir_all(&root).unwrap();
+        let id = extract(&layout, &d, &root).unwrap();
+        assert_eq!(
+            id, d.digest,
+            "an uncompressed layer's diff_id is its digest"
+        );
+        // Same size, other bytes.
+        let evil = raw_tar(&[("f", EntryType::Regular, "", b"evil")]);
+        assert_eq!(evil.len(), tar.len());
+        let p = layout.blob_path(&d.digest).unwrap();
+        let mut perm = fs::metadata(&p).unwrap().permissions();
+        perm.set_mode(0o644);
+        fs::set_permissions(&p, perm).unwrap();
+        fs::write(&p, &evil).unwrap();
+        let e = extract(&layout, &d, &root).unwrap_err();
+        assert!(e.downcast_ref::<InputError>().is_some(), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("does not match its digest"),
+            "{e:#}"
         );
     }
 }

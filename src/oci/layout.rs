@@ -450,7 +450,7 @@ impl Layout {
             .map_err(|e| InputError(format!("blob {} ({}): {e}", d.digest, d.media_type)).into())
     }
 
-    fn check_digest(&self, want: &str, got: &str) -> Result<()> {
+    pub(crate) fn check_digest(&self, want: &str, got: &str) -> Result<()> {
         if want != got {
             bail!(InputError(format!(
                 "{}: blob {want} does not match its digest (its content hashes to {got}); the blob is corrupt or was tampered with",

@@ -33,6 +33,29 @@ pub fn platform(arch: &crate::distro::Arch) -> Platform {
 /// (each blob verified, each diff_id checked against the config), then
 /// snapshots the result.
 pub fn unpack(layout: &Layout, manifest: &Descriptor, root: &Path) -> Result<BaseImage> {
+    let (m, config) = read(layout, manifest)?;
+    apply_layers(layout, &m, &config, root)?;
+    Ok(BaseImage {
+        manifest: m,
+        config,
+        snapshot: Snapshot::take(root)?,
+    })
+}
+
+/// The image `manifest` and its config, without its layers (unpacked
+/// later with `apply_layers`, or never when a cache has what they make);
+/// the snapshot is of `root` as it is.
+pub fn read_only(layout: &Layout, manifest: &Descriptor, root: &Path) -> Result<BaseImage> {
+    let (m, config) = read(layout, manifest)?;
+    std::fs::create_dir_all(root)?;
+    Ok(BaseImage {
+        manifest: m,
+        config,
+        snapshot: Snapshot::take(root)?,
+    })
+}
+
+fn read(layout: &Layout, manifest: &Descriptor) -> Result<(Manifest, Value)> {
     if ![MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST].contains(&manifest.media_type.as_str()) {
         bail!(InputError(format!(
             "{}: {} is not an image manifest (an index must be resolved to one platform first)",
@@ -41,14 +64,20 @@ pub fn unpack(layout: &Layout, manifest: &Descriptor, root: &Path) -> Result<Bas
     }
     let m: Manifest = layout.read_json(manifest)?;
     let config: Value = layout.read_json(&m.config)?;
+    Ok((m, config))
+}
+
+/// Applies the layers of `m` in order onto `root`, each checked against
+/// the diff_ids of `config`.
+pub fn apply_layers(layout: &Layout, m: &Manifest, config: &Value, root: &Path) -> Result<()> {
     let ids: Vec<&str> = config["rootfs"]["diff_ids"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if ids.len() != m.layers.len() {
         bail!(InputError(format!(
-            "image {}: {} layers but {} diff_ids in its config",
-            manifest.digest,
+            "image config {}: {} layers but {} diff_ids",
+            m.config.digest,
             m.layers.len(),
             ids.len()
         )));
@@ -63,11 +92,7 @@ pub fn unpack(layout: &Layout, manifest: &Descriptor, root: &Path) -> Result<Bas
             )));
         }
     }
-    Ok(BaseImage {
-        manifest: m,
-        config,
-        snapshot: Snapshot::take(root)?,
-    })
+    Ok(())
 }
 
 /// The image manifest for `platform` behind `desc`: `desc` itself when it

@@ -260,6 +260,7 @@ pub fn run(
                     t.output,
                     work.path(),
                     &env.output_dir,
+                    &cache.root,
                 )?),
             };
             let tree = store.take(t, &rpms[i], progress)?;

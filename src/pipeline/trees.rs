@@ -129,6 +129,10 @@ fn build(
     let tp = &t.output.tree;
     let root = dir.join("root");
     let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
+    // A disk deployed from the image as it is reads the layers only when
+    // its build-cache entry is missing (`artifact::disk::deploy`).
+    let unpack =
+        !(t.output.deploy.is_some() && t.lock.packages.is_empty() && tp.scripts.is_empty());
     let base = match &tp.source {
         TreeSource::Packages => None,
         TreeSource::BaseImage {
@@ -149,16 +153,18 @@ fn build(
                 &crate::artifact::oci::platform(arch),
                 *tls_verify,
                 &root,
+                unpack,
             )
             .with_context(|| format!("reading the base image {reference}"))?;
             Some(BaseTree {
                 image,
                 layout,
                 digest: locked.digest.clone(),
+                unpacked: unpack,
             })
         }
         TreeSource::Output { name } if t.output.deploy.is_some() => {
-            Some(own_image(t, name, dir, &root).with_context(|| {
+            Some(own_image(t, name, dir, &root, unpack).with_context(|| {
                 format!("reading the bootc image output {name} built in this run")
             })?)
         }
@@ -278,7 +284,8 @@ fn make_tree(
 
 /// The image another output of this run wrote (its OCI archive in the
 /// output directory), this arch's manifest unpacked into `root`.
-fn own_image(t: &Target, name: &str, dir: &Path, root: &Path) -> Result<BaseTree> {
+/// The layers are applied only with `unpack`.
+fn own_image(t: &Target, name: &str, dir: &Path, root: &Path, unpack: bool) -> Result<BaseTree> {
     let o = t
         .arch
         .outputs
@@ -308,17 +315,23 @@ fn own_image(t: &Target, name: &str, dir: &Path, root: &Path) -> Result<BaseTree
     let arch = crate::distro::arch::lookup(&t.arch.arch).context("planned arch vanished")?;
     let top = layout.resolve("image")?;
     let d = crate::artifact::oci::select(&layout, &top, &crate::artifact::oci::platform(arch))?;
-    let image = crate::artifact::oci::unpack(&layout, &d, root)?;
+    let image = if unpack {
+        crate::artifact::oci::unpack(&layout, &d, root)?
+    } else {
+        crate::artifact::oci::read_only(&layout, &d, root)?
+    };
     Ok(BaseTree {
         image,
         layout,
         digest: d.digest,
+        unpacked: unpack,
     })
 }
 
 /// Pulls the locked base image into `layout` and unpacks this arch's
-/// manifest into `root`. The lock pins the manifest digest: a base that
-/// moved since `lock` is refused rather than silently used.
+/// manifest into `root` (with `unpack`; else only its manifest and config
+/// are read). The lock pins the manifest digest: a base that moved since
+/// `lock` is refused rather than silently used.
 fn unpack_base(
     layout: &crate::oci::layout::Layout,
     reference: &str,
@@ -326,6 +339,7 @@ fn unpack_base(
     platform: &crate::oci::image::Platform,
     tls_verify: bool,
     root: &Path,
+    unpack: bool,
 ) -> Result<crate::artifact::oci::BaseImage> {
     let src = reference::parse(reference)?;
     let tag = format!("base-{}", digest.replace(':', "-"));
@@ -352,7 +366,11 @@ fn unpack_base(
         ))
         .into());
     }
-    crate::artifact::oci::unpack(layout, &d, root)
+    if unpack {
+        crate::artifact::oci::unpack(layout, &d, root)
+    } else {
+        crate::artifact::oci::read_only(layout, &d, root)
+    }
 }
 
 /// The base's `created` as seconds since 1970 (0 when absent).

@@ -91,7 +91,7 @@ pub const HOST_TOOLS: &[Tool] = &[
     t("tar", "tar", "tar", "trees into filesystems and archives"),
     t("umount", "util-linux", "mount", "XFS roots"),
     t("xorriso", "xorriso", "xorriso", "ISO 9660 media, El Torito and hybrid layout"),
-    t("unshare", "util-linux", "util-linux", "sandboxed build scripts"),
+    t("unshare", "util-linux", "util-linux", "sandboxed build scripts, the image's chrooted ostree"),
     t("unsquashfs", "squashfs-tools", "squashfs-tools", "verify's report unit into live ISOs"),
     Tool {
         program: "virt-fw-vars",
@@ -109,6 +109,8 @@ pub const TEST_TOOLS: &[&str] = &[
     "docker-registry",
     "htpasswd",
     "image-builder",
+    // tests/ostree_tool.rs: the host ostree's libraries for a test image.
+    "ldd",
     "skopeo",
     "sleep",
 ];

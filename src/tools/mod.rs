@@ -111,6 +111,26 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// argv for a copy of a tree made of hard links to its files
+/// (directories made anew with their metadata).
+fn link_tree_args(src: &Path, dst: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "-a".into(),
+        "--link".into(),
+        "--".into(),
+        src.as_os_str().into(),
+        dst.as_os_str().into(),
+    ]
+}
+
+/// Links the tree at `src` to `dst` (which must not exist; same
+/// filesystem).
+pub fn link_tree(src: &Path, dst: &Path) -> Result<()> {
+    run("cp", &link_tree_args(src, dst))
+        .with_context(|| format!("linking the tree {} to {}", src.display(), dst.display()))?;
+    Ok(())
+}
+
 /// Runs `program args` chrooted into `root` (a tree being built), with a
 /// clean environment, so the tree's own tools act on the tree and never on
 /// the host. `program` is a path inside the tree (or a name on its PATH).
@@ -306,6 +326,16 @@ pub(crate) fn die_with_parent(cmd: &mut Command) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_copies_and_links() {
+        let (a, b) = (Path::new("/a"), Path::new("/b"));
+        assert_eq!(
+            copy_tree_args(a, b),
+            ["-a", "--reflink=auto", "--", "/a", "/b"]
+        );
+        assert_eq!(link_tree_args(a, b), ["-a", "--link", "--", "/a", "/b"]);
+    }
 
     #[test]
     fn display_quotes_table() {

@@ -1,19 +1,148 @@
 //! Typed wrappers for the `ostree` CLI steps a disk deployed from a bootc
 //! image needs: a sysroot (`admin init-fs`, `admin os-init`), repository
-//! configuration, a commit with a fixed timestamp and metadata, and
+//! configuration, a commit with a fixed timestamp and metadata, refs, and
 //! `admin deploy` with an origin file and kernel arguments. The argv is
 //! built by pure functions (table tests below); `run` puts the command
 //! and its stderr into any error.
 //!
-//! The host's `ostree` runs them (libostree 2022.7 on Debian 12). bootc
-//! and bootc-image-builder run the image's own bootc/ostree chrooted so
-//! the version that boots the machine writes its sysroot; on the fixture
-//! both are Debian's 2022.7, and running a chrooted tool needs the sysroot
-//! bind-mounted into the image (a mount namespace), which this step does
-//! not take yet. See `artifact::ostree::sysroot`.
+//! Which `ostree` runs is a [`Tool`]: the host's, or the image's own,
+//! chrooted into a root that holds the image's `/usr` (as bootc-image-
+//! builder and coreos-assembler run the target's tools), so the ostree
+//! version that boots the machine is the one that wrote its sysroot. The
+//! chrooted tool runs under `unshare` in a private mount and PID
+//! namespace: `/proc`, `/sys` (read-only), a small `/dev` and a tmpfs
+//! `/run` are mounted in the tool root, and one directory holding
+//! everything the tool touches (the unpacked image, the sysroot, the
+//! origin file) is bound at [`BIND_AT`]. One bind for all of them keeps
+//! `commit --consume` a rename (a rename across two mounts fails with
+//! EXDEV even on one filesystem). The mounts exist only in that
+//! namespace: when the tool exits or image-builder is killed, the kernel
+//! drops them; nothing is ever mounted on the host.
 
-use anyhow::{bail, Result};
-use std::path::Path;
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Where the shared work directory appears inside a chrooted tool root.
+pub const BIND_AT: &str = "/run/image-builder";
+
+/// Exit status of the setup shell when a mount failed.
+const SETUP_FAILED: i32 = 125;
+
+/// The setup shell (host `sh`, inside the new namespaces). Arguments:
+/// ROOT WORK PROGRAM ARGS…; only positional parameters are expanded.
+const SETUP: &str = r#"r=$1; w=$2; shift 2
+fail() { echo "image-builder ostree: $*" >&2; exit 125; }
+mount -t proc -o nosuid,nodev,noexec proc "$r/proc" || fail "mounting /proc"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys" || fail "mounting /sys"
+mount -t tmpfs -o nosuid,mode=0755,size=16m dev "$r/dev" || fail "mounting /dev"
+for n in null zero full random urandom tty; do
+  [ -e "/dev/$n" ] || continue
+  : > "$r/dev/$n" && mount --bind "/dev/$n" "$r/dev/$n" || fail "binding /dev/$n"
+done
+ln -s /proc/self/fd "$r/dev/fd" || fail "populating /dev"
+mount -t tmpfs -o nosuid,nodev,mode=0755 run "$r/run" || fail "mounting /run"
+mkdir -p "$r/run/image-builder" && mount --bind "$w" "$r/run/image-builder" ||
+  fail "binding the work directory"
+exec chroot "$r" "$@" < /dev/null
+"#;
+
+/// The `ostree` that writes the sysroot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tool {
+    /// The host's `ostree` on PATH.
+    Host,
+    /// The image's `/usr/bin/ostree`, chrooted into `root` (a tree holding
+    /// the image's `/usr`), with `work` bound at [`BIND_AT`]: every path
+    /// given to the tool must be under `work`.
+    Image { root: PathBuf, work: PathBuf },
+}
+
+impl Tool {
+    /// `p` as the tool sees it.
+    pub fn path(&self, p: &Path) -> Result<PathBuf> {
+        match self {
+            Tool::Host => Ok(p.to_path_buf()),
+            Tool::Image { work, .. } => {
+                let rel = p.strip_prefix(work).with_context(|| {
+                    format!(
+                        "{} is outside {}, which the chrooted ostree sees",
+                        p.display(),
+                        work.display()
+                    )
+                })?;
+                Ok(Path::new(BIND_AT).join(rel))
+            }
+        }
+    }
+
+    /// (program, argv) that runs `ostree ARGS` with this tool.
+    pub fn command(&self, args: &[String]) -> (&'static str, Vec<OsString>) {
+        match self {
+            Tool::Host => ("ostree", args.iter().map(OsString::from).collect()),
+            Tool::Image { root, work } => {
+                let mut v: Vec<OsString> = [
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--pid",
+                    "--fork",
+                    "--kill-child",
+                    "--",
+                    "sh",
+                    "-c",
+                    SETUP,
+                    "image-builder-ostree",
+                ]
+                .iter()
+                .map(OsString::from)
+                .collect();
+                v.push(root.as_os_str().to_os_string());
+                v.push(work.as_os_str().to_os_string());
+                v.push("/usr/bin/ostree".into());
+                v.extend(args.iter().map(OsString::from));
+                ("unshare", v)
+            }
+        }
+    }
+
+    /// Runs `ostree ARGS`; the output on success.
+    pub fn run(&self, args: &[String]) -> Result<super::Output> {
+        let (program, argv) = self.command(args);
+        super::run(program, &argv).map_err(|e| {
+            if format!("{e:#}").contains("image-builder ostree: ") {
+                e.context(format!(
+                    "setting up the namespace for the image's ostree (exit {SETUP_FAILED})"
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The tool's libostree version (`ostree --version`'s `Version:`).
+    pub fn version(&self) -> Result<String> {
+        let o = self.run(&["--version".to_string()])?;
+        parse_version(&String::from_utf8_lossy(&o.stdout))
+    }
+
+    /// "the image's ostree 2022.7 (chrooted)" or "the host's ostree 2022.7".
+    pub fn describe(&self, version: &str) -> String {
+        match self {
+            Tool::Host => format!("the host's ostree {version}"),
+            Tool::Image { .. } => format!("the image's ostree {version} (chrooted)"),
+        }
+    }
+}
+
+/// The `Version:` line of `ostree --version` (YAML-ish, quoted).
+pub fn parse_version(out: &str) -> Result<String> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("Version:"))
+        .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("ostree --version printed no version: {:?}", out.trim()))
+}
 
 fn arg(flag: &str, p: &Path) -> String {
     format!("{flag}={}", p.display())
@@ -110,29 +239,54 @@ pub fn deploy_args(d: &Deploy) -> Vec<String> {
     v
 }
 
-pub fn init_fs(sysroot: &Path) -> Result<()> {
-    super::run("ostree", &init_fs_args(sysroot))?;
+pub fn init_fs(t: &Tool, sysroot: &Path) -> Result<()> {
+    t.run(&init_fs_args(&t.path(sysroot)?))?;
     Ok(())
 }
 
-pub fn os_init(sysroot: &Path, stateroot: &str) -> Result<()> {
-    super::run("ostree", &os_init_args(sysroot, stateroot))?;
+pub fn os_init(t: &Tool, sysroot: &Path, stateroot: &str) -> Result<()> {
+    t.run(&os_init_args(&t.path(sysroot)?, stateroot))?;
     Ok(())
 }
 
-pub fn config_set(repo: &Path, key: &str, value: &str) -> Result<()> {
-    super::run("ostree", &config_set_args(repo, key, value))?;
+pub fn config_set(t: &Tool, repo: &Path, key: &str, value: &str) -> Result<()> {
+    t.run(&config_set_args(&t.path(repo)?, key, value))?;
     Ok(())
 }
 
 /// Commits and returns the checksum `ostree commit` prints.
-pub fn commit(c: &Commit) -> Result<String> {
-    let o = super::run("ostree", &commit_args(c))?;
+pub fn commit(t: &Tool, c: &Commit) -> Result<String> {
+    let (repo, tree) = (t.path(c.repo)?, t.path(c.tree)?);
+    let o = t.run(&commit_args(&Commit {
+        repo: &repo,
+        tree: &tree,
+        ..*c
+    }))?;
     parse_checksum(&String::from_utf8_lossy(&o.stdout))
 }
 
-pub fn deploy(d: &Deploy) -> Result<()> {
-    super::run("ostree", &deploy_args(d))?;
+/// `ostree refs --repo=R --create=REF CHECKSUM`.
+pub fn ref_create_args(repo: &Path, name: &str, checksum: &str) -> Vec<String> {
+    vec![
+        "refs".into(),
+        arg("--repo", repo),
+        format!("--create={name}"),
+        checksum.into(),
+    ]
+}
+
+pub fn ref_create(t: &Tool, repo: &Path, name: &str, checksum: &str) -> Result<()> {
+    t.run(&ref_create_args(&t.path(repo)?, name, checksum))?;
+    Ok(())
+}
+
+pub fn deploy(t: &Tool, d: &Deploy) -> Result<()> {
+    let (sysroot, origin) = (t.path(d.sysroot)?, t.path(d.origin_file)?);
+    t.run(&deploy_args(&Deploy {
+        sysroot: &sysroot,
+        origin_file: &origin,
+        ..*d
+    }))?;
     Ok(())
 }
 
@@ -208,6 +362,60 @@ mod tests {
                 "abc"
             ]
         );
+    }
+
+    #[test]
+    fn chrooted_tool() {
+        let t = Tool::Image {
+            root: PathBuf::from("/w/tools"),
+            work: PathBuf::from("/w"),
+        };
+        assert_eq!(
+            t.path(Path::new("/w/disk/sysroot")).unwrap(),
+            Path::new("/run/image-builder/disk/sysroot")
+        );
+        assert!(t.path(Path::new("/elsewhere")).is_err());
+        assert_eq!(Tool::Host.path(Path::new("/x")).unwrap(), Path::new("/x"));
+        let (p, argv) = t.command(&["--version".to_string()]);
+        assert_eq!(p, "unshare");
+        let argv: Vec<String> = argv
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .filter(|a| a != SETUP)
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--",
+                "sh",
+                "-c",
+                "image-builder-ostree",
+                "/w/tools",
+                "/w",
+                "/usr/bin/ostree",
+                "--version"
+            ]
+        );
+        assert!(SETUP.contains(BIND_AT));
+        let (p, argv) = Tool::Host.command(&["refs".to_string()]);
+        assert_eq!((p, argv), ("ostree", vec![OsString::from("refs")]));
+        assert_eq!(
+            ref_create_args(Path::new("/r"), "a/b", "c"),
+            ["refs", "--repo=/r", "--create=a/b", "c"]
+        );
+    }
+
+    #[test]
+    fn versions() {
+        let out = "libostree:\n Version: '2022.7'\n Git: 1\n Features:\n  - libcurl\n";
+        assert_eq!(parse_version(out).unwrap(), "2022.7");
+        assert!(parse_version("nothing").is_err());
     }
 
     #[test]

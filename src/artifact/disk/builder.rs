@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub struct DiskBuilder {
     pub output_dir: PathBuf,
     pub work: PathBuf,
+    /// The build cache's root (deployed sysroots are kept there).
+    pub cache: PathBuf,
 }
 
 impl Builder for DiskBuilder {
@@ -26,7 +28,15 @@ impl Builder for DiskBuilder {
             );
         };
         if let Some(d) = &o.deploy {
-            return super::deploy::add(&self.output_dir, &self.work, t, tree, d, progress);
+            return super::deploy::add(
+                &self.output_dir,
+                &self.work,
+                &self.cache,
+                t,
+                tree,
+                d,
+                progress,
+            );
         }
         let arch = crate::distro::arch::lookup(&a.arch).context("planned arch vanished")?;
         let work = tempfile::Builder::new()

@@ -17,12 +17,21 @@
 //! GRUBs without it, like the fixture's Debian GRUB); and records what
 //! was installed in `/.bootc-aleph.json`, as bootc does. The SBOMs beside
 //! the disk list what the image's own rpm database holds (base and added
-//! packages alike), read before the commit consumes the tree.
+//! packages alike), read from a copy of the deployment's database (its
+//! files are the repository's objects, and the build cache's).
+//!
+//! The sysroot as deployed (before the customizations) comes from the
+//! build cache when it has this image deployed with the same arguments
+//! (`artifact::ostree::cache`), and then the image's layers are never
+//! read: the tree stage hands over only the image's manifest and config,
+//! and the layers are applied here on a miss. A derived tree (packages or
+//! scripts on the base) is unpacked by the tree stage and never cached.
 
 use super::bootloader::{Prepared, Uuids};
 use super::{Ids, Input};
+use crate::artifact::ostree::cache;
 use crate::artifact::ostree::sysroot::{self, Deployed};
-use crate::artifact::{Bootable, Produced, Target, Tree};
+use crate::artifact::{BaseTree, Bootable, Produced, Target, Tree};
 use crate::plan::deploy::DeployPlan;
 use crate::plan::ArtifactPlan;
 use crate::progress::{Event, Progress};
@@ -42,6 +51,17 @@ pub struct DeployInput<'a> {
     pub releasever: &'a str,
     /// The plan's kernel arguments (distro, console, manifest).
     pub kernel_args: &'a [String],
+    /// The image's manifest and config JSON (the image ref's metadata).
+    pub manifest_json: &'a str,
+    pub config_json: &'a str,
+    /// Where notes go (which ostree wrote the sysroot).
+    pub progress: &'a dyn Progress,
+    /// The image as read by the tree stage; its layers are applied to
+    /// `image_root` here when it was not unpacked and the build cache has
+    /// no sysroot for it.
+    pub base: &'a BaseTree,
+    /// The build cache's root.
+    pub cache_root: &'a Path,
 }
 
 /// The disk artifact of a target deployed from a bootc image (called by
@@ -49,6 +69,7 @@ pub struct DeployInput<'a> {
 pub fn add(
     output_dir: &Path,
     work_root: &Path,
+    cache_root: &Path,
     t: &Target,
     tree: Tree,
     plan: &DeployPlan,
@@ -84,21 +105,10 @@ pub fn add(
         seed.push_str(&format!(",{s}"));
     }
     let tp = &o.tree;
-    // The SBOM lists what the image's rpmdb holds, read before the commit
-    // consumes the tree.
-    let db = crate::tree::rpmdb::dbpath(&tree.root);
-    let installed = crate::tools::rpm::query_all(&tree.root, db, &tp.rpmdb)
-        .context("reading the image's rpm database for the SBOM")?;
-    let sbom = crate::artifact::sbom::from_installed(
-        &installed,
-        t.lock,
-        &o.filename,
-        &t.plan.distro,
-        &a.arch,
-        sde,
-    );
     let sysroot = work.path().join("sysroot");
     let raw = work.path().join("disk.raw");
+    let manifest_json = blob_text(&base.layout, &base.digest)?;
+    let config_json = blob_text(&base.layout, &base.image.manifest.config.digest)?;
     let disk = super::build_raw(
         &Input {
             tree: &sysroot,
@@ -118,6 +128,11 @@ pub fn add(
                 manifest_dir: &tp.manifest_dir,
                 releasever: &tp.releasever,
                 kernel_args: &tp.kernel_args,
+                manifest_json: &manifest_json,
+                config_json: &config_json,
+                progress,
+                base,
+                cache_root,
             }),
         },
         &raw,
@@ -128,6 +143,32 @@ pub fn add(
             plan.origin, base.digest, disk.kernel, disk.root_uuid
         ),
     });
+    // The SBOM lists what the image's rpmdb holds, read from the deployment
+    // (the unpacked tree is consumed by the commit, or never made when the
+    // sysroot came from the build cache).
+    let dep = deployment_dir(&sysroot, &plan.stateroot)?;
+    let db = if dep.join("usr/lib/sysimage/rpm").is_dir() {
+        "/usr/lib/sysimage/rpm"
+    } else {
+        // `rootfs::convert` moved /var/lib/rpm here.
+        "/usr/share/rpm"
+    };
+    // rpm may write beside a database it reads (-shm, -wal): a copy.
+    let copy = work.path().join("sbom-root");
+    let db_copy = copy.join(db.trim_start_matches('/'));
+    std::fs::create_dir_all(db_copy.parent().expect("has a parent"))
+        .with_context(|| format!("creating {}", copy.display()))?;
+    crate::tools::copy_tree(&dep.join(db.trim_start_matches('/')), &db_copy)?;
+    let installed = crate::tools::rpm::query_all(&copy, db, &tp.rpmdb)
+        .context("reading the image's rpm database for the SBOM")?;
+    let sbom = crate::artifact::sbom::from_installed(
+        &installed,
+        t.lock,
+        &o.filename,
+        &t.plan.distro,
+        &a.arch,
+        sde,
+    );
     let disk_to_boot = super::finish(&raw, format, &out, sde, work_root)?;
     crate::artifact::sbom::write_beside(&out, &sbom)?;
     let customizations = tp
@@ -162,6 +203,31 @@ pub fn add(
     }])
 }
 
+/// The one deployment `ostree/deploy/STATEROOT/deploy/CSUM.0` of `sysroot`.
+fn deployment_dir(sysroot: &Path, stateroot: &str) -> Result<PathBuf> {
+    let d = sysroot.join(format!("ostree/deploy/{stateroot}/deploy"));
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&d)
+        .with_context(|| format!("reading {}", d.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.extension().is_some_and(|x| x == "0"))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        n => bail!("{} holds {n} deployments, not one", d.display()),
+    }
+}
+
+/// A JSON blob of the image's layout as text, verified against its digest.
+fn blob_text(layout: &crate::oci::layout::Layout, digest: &str) -> Result<String> {
+    let p = layout.blob_path(digest)?;
+    let size = std::fs::metadata(&p)
+        .with_context(|| format!("reading {}", p.display()))?
+        .len();
+    let bytes = layout.read_verified(digest, size, 4 << 20)?;
+    String::from_utf8(bytes).with_context(|| format!("blob {digest} is not UTF-8 JSON"))
+}
+
 /// Deploys into `input.tree` (the sysroot) and lays out /boot and the ESP;
 /// returns what `build_raw` reports and the tree holding GRUB's i386-pc
 /// modules (the deployment).
@@ -172,21 +238,13 @@ pub fn prepare(
     _ids: &Ids,
 ) -> Result<(Prepared, PathBuf)> {
     let sysroot = input.tree;
-    let mut kargs = vec![format!("root=UUID={}", u.root), "rw".to_string()];
-    kargs.extend(image_kargs(d.image_root, input.arch.name)?);
-    kargs.extend(d.kernel_args.iter().cloned());
-    let mut seen = std::collections::BTreeSet::new();
-    kargs.retain(|k| seen.insert(k.clone()));
-    let deployed = sysroot::deploy(&sysroot::Request {
-        sysroot,
-        image_root: d.image_root,
-        stateroot: &d.plan.stateroot,
-        origin: &d.plan.origin,
-        digest: d.digest,
-        kargs: &kargs,
-        source_date_epoch: input.source_date_epoch,
-        work: input.work,
-    })?;
+    let before = vec![format!("root=UUID={}", u.root), "rw".to_string()];
+    let (deployed, kargs) = if d.base.unpacked {
+        // A derived tree: made in this build, not the image as cached.
+        deploy_image(input, d, &before)?
+    } else {
+        deploy_cached(input, d, &before)?
+    };
     customize(input, d, &deployed, &kargs)?;
     write_fstab(&deployed.dir, u)?;
     let boot_separate = u.boot.is_some();
@@ -205,6 +263,112 @@ pub fn prepare(
         },
         deployed.dir,
     ))
+}
+
+/// Deploys the unpacked image root into the sysroot; returns the
+/// deployment and its kernel arguments.
+fn deploy_image(
+    input: &Input,
+    d: &DeployInput,
+    before: &[String],
+) -> Result<(Deployed, Vec<String>)> {
+    let mut kargs = before.to_vec();
+    kargs.extend(image_kargs(d.image_root, input.arch.name)?);
+    kargs.extend(d.kernel_args.iter().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    kargs.retain(|k| seen.insert(k.clone()));
+    let deployed = sysroot::deploy(&sysroot::Request {
+        sysroot: input.tree,
+        image_root: d.image_root,
+        stateroot: &d.plan.stateroot,
+        origin: &d.plan.origin,
+        digest: d.digest,
+        kargs: &kargs,
+        source_date_epoch: input.source_date_epoch,
+        work: input.work,
+        manifest_json: d.manifest_json,
+        config_json: d.config_json,
+    })?;
+    d.progress.event(&Event::Note {
+        message: format!(
+            "ostree: sysroot written by {}; commit {} on {}",
+            deployed.tool, deployed.commit, deployed.image_ref
+        ),
+    });
+    Ok((deployed, kargs))
+}
+
+/// The sysroot from the build cache (`artifact::ostree::cache`) when it
+/// has this image deployed with these arguments; else the image's layers
+/// are applied, deployed, and the sysroot kept there.
+fn deploy_cached(
+    input: &Input,
+    d: &DeployInput,
+    before: &[String],
+) -> Result<(Deployed, Vec<String>)> {
+    // Part of the key: the host's ostree writes the sysroot when the image
+    // carries none (and a host without one can still use the image's).
+    let host_ostree = crate::tools::ostree::Tool::Host
+        .version()
+        .unwrap_or_else(|_| "absent".to_string());
+    let id = cache::Key {
+        digest: d.digest,
+        origin: &d.plan.origin,
+        stateroot: &d.plan.stateroot,
+        kargs_before: before,
+        kargs_after: d.kernel_args,
+        source_date_epoch: input.source_date_epoch,
+        host_ostree: &host_ostree,
+    }
+    .id();
+    let c = cache::Cache::new(d.cache_root);
+    let sysroot = input.tree;
+    let (deployed, kargs) = match c.restore(&id, sysroot)? {
+        Some(e) => {
+            let rel = format!("ostree/deploy/{}/deploy/{}.0", d.plan.stateroot, e.commit);
+            d.progress.event(&Event::Note {
+                message: format!(
+                    "ostree: sysroot from the build cache (written by {}); commit {} on {}",
+                    e.tool, e.commit, e.image_ref
+                ),
+            });
+            let deployed = Deployed {
+                dir: sysroot.join(&rel),
+                var: sysroot.join(format!("ostree/deploy/{}/var", d.plan.stateroot)),
+                commit: e.commit,
+                rel,
+                kver: e.kver,
+                tool: e.tool,
+                image_ref: e.image_ref,
+            };
+            (deployed, e.kargs)
+        }
+        None => {
+            let b = d.base;
+            crate::oci::unpack::apply_layers(
+                &b.layout,
+                &b.image.manifest,
+                &b.image.config,
+                d.image_root,
+            )
+            .context("unpacking the image")?;
+            let (deployed, kargs) = deploy_image(input, d, before)?;
+            let entry = cache::Entry {
+                commit: deployed.commit.clone(),
+                kver: deployed.kver.clone(),
+                kargs: kargs.clone(),
+                tool: deployed.tool.clone(),
+                image_ref: deployed.image_ref.clone(),
+                tree: String::new(),
+            };
+            if !c.store(&id, sysroot, &entry)? {
+                crate::report::verbose("ostree: the sysroot was not kept in the build cache (another filesystem, or kept already)");
+            }
+            (deployed, kargs)
+        }
+    };
+    cache::make_private(sysroot, &deployed.rel)?;
+    Ok((deployed, kargs))
 }
 
 /// kargs.d of the image (`/usr/lib/bootc/kargs.d/*.toml`, sorted), those

@@ -27,7 +27,7 @@ pub mod chunk;
 pub mod layer;
 
 pub use crate::oci::compression::Compression;
-pub use crate::oci::unpack::{platform, select, unpack, BaseImage};
+pub use crate::oci::unpack::{platform, read_only, select, unpack, BaseImage};
 use crate::oci::walk;
 
 use crate::oci::image::*;

@@ -9,6 +9,7 @@
 //! directory and its tar renamed into place, so a build that dies leaves
 //! nothing at the output path.
 
+pub mod cache;
 pub mod repo;
 pub mod rootfs;
 pub mod sign;
