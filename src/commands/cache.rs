@@ -28,6 +28,7 @@ pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
             let (r, m) = (size_of(&cache.rpms_dir()), size_of(&cache.metadata_dir()));
             let stages = crate::stages::Store::open(&cache.root, true).entries();
             let s: u64 = stages.iter().map(|e| e.1).sum();
+            let sys = size_of(&cache.root.join("ostree-sysroots"));
             if ctx.json {
                 print_json(
                     &json!({"root": cache.root, "rpms_bytes": r, "metadata_bytes": m,
@@ -53,9 +54,11 @@ pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
             }
             if a.all {
                 let stages = crate::stages::dir(&cache.root);
-                for d in [cache.rpms_dir(), cache.metadata_dir(), stages] {
+                let sysroots = cache.root.join("ostree-sysroots");
+                for d in [cache.rpms_dir(), cache.metadata_dir(), stages, sysroots] {
                     if d.exists() {
-                        std::fs::remove_dir_all(&d)?;
+                        // Deployments may carry ostree's immutable flag.
+                        crate::sys::workdir::remove(&d)?;
                     }
                 }
             } else {

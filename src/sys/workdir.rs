@@ -126,7 +126,7 @@ fn size(p: &Path) -> u64 {
 
 /// `rm -rf`, clearing the immutable flag ostree sets on deployments when
 /// a plain removal is refused.
-fn remove(d: &Path) -> std::io::Result<()> {
+pub fn remove(d: &Path) -> std::io::Result<()> {
     if std::fs::remove_dir_all(d).is_ok() {
         return Ok(());
     }
