@@ -32,7 +32,7 @@ pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
             if ctx.json {
                 print_json(
                     &json!({"root": cache.root, "rpms_bytes": r, "metadata_bytes": m,
-                    "stages_bytes": s, "stages": stages.len()}),
+                    "stages_bytes": s, "stages": stages.len(), "ostree_sysroots_bytes": sys}),
                 );
             } else {
                 println!("cache: {}", cache.root.display());
@@ -42,6 +42,10 @@ pub fn run(ctx: Ctx, c: &CacheCommand) -> Result<()> {
                     "stages (stages-v1): {} in {} stage(s)",
                     super::lock::human(s),
                     stages.len()
+                );
+                println!(
+                    "deployed sysroots (ostree-sysroots): {}",
+                    super::lock::human(sys)
                 );
             }
         }
