@@ -2,14 +2,14 @@
 # Runs every fuzz target (fuzz/fuzz_targets/): the manifest parser for N
 # seconds (default 60), each parser of untrusted input (repo metadata,
 # libsolv's XML, RPM headers, OCI documents and auth files, tar layers,
-# the lockfile and QEMU test files, Secure Boot structures) for N/4,
+# the lockfile and QEMU test files, Secure Boot structures) for N/8,
 # seeded from the repo's own examples. A crash, a hang (-timeout) or
 # unbounded memory (-rss_limit_mb) fails the run. cargo-fuzz needs
 # nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-short=$(( secs / 4 > 5 ? secs / 4 : 5 ))
+short=$(( secs / 8 > 5 ? secs / 8 : 5 ))
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 export RUSTC_BOOTSTRAP=1
 
