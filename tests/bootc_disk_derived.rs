@@ -22,31 +22,12 @@ use common::cli::{s, text, Env};
 use common::disk::{debugfs, deployment, find, partitions, sh, ROOT_X86_64};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 const UNIT: &str = "systemd-boot-check-no-failures.service";
 
-/// The fixture bootc image as an OCI archive, built once per process
-/// under the target's test directory (removed and rebuilt each run).
+/// The fixture bootc image as an OCI archive (shared by the test run).
 fn base_archive() -> PathBuf {
-    static BASE: OnceLock<PathBuf> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bootc_disk_derived");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let m = dir.join("base.toml");
-        std::fs::write(
-            &m,
-            "name = \"derived-base\"\ndistro = \"fixture\"\narchitectures = [\"x86_64\"]\n\n[[output]]\ntype = \"bootc\"\n",
-        )
-        .unwrap();
-        let o = common::cli::image_builder(&dir, &["build", "-o", s(&dir.join("out")), s(&m)]);
-        assert!(o.status.success(), "{}", text(&o));
-        // Only the archive is needed: the cache goes.
-        let _ = std::fs::remove_dir_all(dir.join("cache"));
-        dir.join("out/derived-base.oci.tar")
-    })
-    .clone()
+    common::fixture_image::archive()
 }
 
 const SCRIPT: &str = "set -e\n\

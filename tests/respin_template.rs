@@ -66,28 +66,8 @@ fn the_template_script_builds_pushes_signed_and_skips_an_unchanged_lock() {
     let t = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_image-builder");
     let cache = t.path().join("cache");
-    let ib = |args: &[&str]| -> Output {
-        Command::new(bin)
-            .env("IMAGE_BUILDER_FIXTURE_ROOT", fixture_root())
-            .env("IMAGE_BUILDER_CACHE_DIR", &cache)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    // The base: the fixture bootc image, one arch.
-    let base_out = t.path().join("base");
-    let base_manifest = t.path().join("base.toml");
-    std::fs::copy(root().join("manifests/fixture/oci.toml"), &base_manifest).unwrap();
-    let o = ib(&[
-        "build",
-        "--arch",
-        "x86_64",
-        "-o",
-        s(&base_out),
-        s(&base_manifest),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let base = base_out.join("fixture-bootc.oci.tar");
+    // The base: the fixture bootc image, one arch (shared by the run).
+    let base = common::fixture_image::archive();
 
     // The template as a user copies it, with the fixture manifest.
     let repo = t.path().join("respin");

@@ -1,5 +1,6 @@
 pub mod cli;
 pub mod disk;
+pub mod fixture_image;
 pub mod fixtures;
 pub mod httpd;
 pub mod oci;
