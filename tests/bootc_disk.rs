@@ -15,8 +15,9 @@
 mod common;
 
 use common::cli::{s, text, Env};
+use common::disk::{debugfs, partitions, sh};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const MANIFEST: &str = r#"name = "fixture-bootc-disk"
 distro = "fixture"
@@ -55,44 +56,12 @@ firmware = "hybrid"
 secureboot = "distro"
 "#;
 
-fn sh(cmd: &str) -> String {
-    let o = alma_image_builder::tools::run("sh", &["-c", cmd]).unwrap_or_else(|e| panic!("{e:#}"));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn events(stdout: &[u8], kind: &str) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["event"] == kind)
         .collect()
-}
-
-/// Each partition of `raw` as its own file in `dir`: (type GUID, path).
-fn partitions(raw: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
-    let t: Value = serde_json::from_str(&sh(&format!("sfdisk --json {}", raw.display()))).unwrap();
-    let mut out = vec![];
-    for (i, p) in t["partitiontable"]["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-    {
-        let f = dir.join(format!("part{}", i + 1));
-        sh(&format!(
-            "dd if={} of={} bs=512 skip={} count={} status=none",
-            raw.display(),
-            f.display(),
-            p["start"],
-            p["size"]
-        ));
-        out.push((p["type"].as_str().unwrap().to_lowercase(), f));
-    }
-    out
-}
-
-fn debugfs(img: &Path, cmd: &str) -> String {
-    sh(&format!("debugfs -R '{cmd}' {} 2>/dev/null", img.display()))
 }
 
 #[test]
