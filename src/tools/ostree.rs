@@ -31,21 +31,16 @@ const SETUP_FAILED: i32 = 125;
 
 /// The setup shell (host `sh`, inside the new namespaces). Arguments:
 /// ROOT WORK PROGRAM ARGS…; only positional parameters are expanded.
-const SETUP: &str = r#"r=$1; w=$2; shift 2
+const SETUP: &str = concat!(
+    r#"r=$1; w=$2; shift 2
 fail() { echo "image-builder ostree: $*" >&2; exit 125; }
-mount -t proc -o nosuid,nodev,noexec proc "$r/proc" || fail "mounting /proc"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys" || fail "mounting /sys"
-mount -t tmpfs -o nosuid,mode=0755,size=16m dev "$r/dev" || fail "mounting /dev"
-for n in null zero full random urandom tty; do
-  [ -e "/dev/$n" ] || continue
-  : > "$r/dev/$n" && mount --bind "/dev/$n" "$r/dev/$n" || fail "binding /dev/$n"
-done
-ln -s /proc/self/fd "$r/dev/fd" || fail "populating /dev"
-mount -t tmpfs -o nosuid,nodev,mode=0755 run "$r/run" || fail "mounting /run"
-mkdir -p "$r/run/image-builder" && mount --bind "$w" "$r/run/image-builder" ||
+"#,
+    super::sandbox::api_mounts!(),
+    r#"mkdir -p "$r/run/image-builder" && mount --bind "$w" "$r/run/image-builder" ||
   fail "binding the work directory"
 exec chroot "$r" "$@" < /dev/null
-"#;
+"#
+);
 
 /// The `ostree` that writes the sysroot.
 #[derive(Debug, Clone, PartialEq, Eq)]

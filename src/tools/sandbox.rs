@@ -51,31 +51,46 @@ const SETUP_MARK: &str = "image-builder sandbox: ";
 /// the tree (never symlinks, which a mount would follow on the host).
 pub const MOUNT_POINTS: [&str; 4] = ["proc", "sys", "dev", "run"];
 
-/// The setup shell (host `sh`, inside the new namespaces). Arguments:
-/// ROOT NETWORK(on|off) PROGRAM ARGS…; only positional parameters are
-/// expanded, so no value from a manifest is ever parsed as shell.
-const SETUP: &str = r#"r=$1; net=$2; shift 2
-fail() { echo "image-builder sandbox: $*" >&2; exit 125; }
-mount -t proc -o nosuid,nodev,noexec proc "$r/proc" || fail "mounting /proc"
+/// The API filesystems every chrooted tool gets (`$r` the root, `fail`
+/// defined by the including shell): /proc, read-only /sys, a /dev tmpfs
+/// with the basic nodes bound from the host, /dev/fd, a /run tmpfs. One
+/// text for the build-script sandbox and the image's ostree.
+macro_rules! api_mounts {
+    () => {
+        r#"mount -t proc -o nosuid,nodev,noexec proc "$r/proc" || fail "mounting /proc"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys" || fail "mounting /sys"
 mount -t tmpfs -o nosuid,mode=0755,size=16m dev "$r/dev" || fail "mounting /dev"
 for n in null zero full random urandom tty; do
   [ -e "/dev/$n" ] || continue
   : > "$r/dev/$n" && mount --bind "/dev/$n" "$r/dev/$n" || fail "binding /dev/$n"
 done
-mkdir "$r/dev/pts" "$r/dev/shm" || fail "populating /dev"
-mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$r/dev/shm" || fail "mounting /dev/shm"
-ln -s /proc/self/fd "$r/dev/fd" && ln -s /proc/self/fd/0 "$r/dev/stdin" &&
-  ln -s /proc/self/fd/1 "$r/dev/stdout" && ln -s /proc/self/fd/2 "$r/dev/stderr" ||
-  fail "populating /dev"
+ln -s /proc/self/fd "$r/dev/fd" || fail "populating /dev"
 mount -t tmpfs -o nosuid,nodev,mode=0755 run "$r/run" || fail "mounting /run"
+"#
+    };
+}
+pub(super) use api_mounts;
+
+/// The setup shell (host `sh`, inside the new namespaces). Arguments:
+/// ROOT NETWORK(on|off) PROGRAM ARGS…; only positional parameters are
+/// expanded, so no value from a manifest is ever parsed as shell.
+const SETUP: &str = concat!(
+    r#"r=$1; net=$2; shift 2
+fail() { echo "image-builder sandbox: $*" >&2; exit 125; }
+"#,
+    api_mounts!(),
+    r#"mkdir "$r/dev/pts" "$r/dev/shm" || fail "populating /dev"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$r/dev/shm" || fail "mounting /dev/shm"
+ln -s /proc/self/fd/0 "$r/dev/stdin" && ln -s /proc/self/fd/1 "$r/dev/stdout" &&
+  ln -s /proc/self/fd/2 "$r/dev/stderr" || fail "populating /dev"
 if [ "$net" = on ] && [ -f /etc/resolv.conf ] && [ ! -L "$r/etc/resolv.conf" ] &&
   [ -f "$r/etc/resolv.conf" ]; then
   mount --bind /etc/resolv.conf "$r/etc/resolv.conf" || fail "binding /etc/resolv.conf"
 fi
 cat > "$r/run/image-builder-script" || fail "writing the script"
 exec chroot "$r" "$@" < /dev/null
-"#;
+"#
+);
 
 /// argv of `unshare` for running `interpreter SCRIPT_PATH` chrooted in
 /// `root` (pure: what runs is decided here and table-tested).
