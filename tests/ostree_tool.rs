@@ -9,6 +9,8 @@
 //! digest metadata, checked with `ostree refs` and `ostree show`.
 //! Needs root (mount namespaces); skipped otherwise.
 
+mod common;
+
 use alma_image_builder::artifact::ostree::sysroot;
 use std::path::{Path, PathBuf};
 
@@ -149,7 +151,7 @@ fn check_repo(b: &Built) {
 #[test]
 fn the_images_own_ostree_writes_the_sysroot() {
     if !is_root() {
-        eprintln!("skipped: needs root for mount namespaces");
+        common::skip::skip("ostree_tool: the image's ostree needs root for mount namespaces");
         return;
     }
     let b = deploy(true);
@@ -174,7 +176,7 @@ fn the_images_own_ostree_writes_the_sysroot() {
 #[test]
 fn an_image_without_ostree_gets_the_hosts() {
     if !is_root() {
-        eprintln!("skipped: needs root");
+        common::skip::skip("ostree_tool: deployments need root");
         return;
     }
     let b = deploy(false);
