@@ -65,7 +65,7 @@ campaign() {
   rm -rf "$out"
   "$IB" -q cache prune --max-size 0 >/dev/null
   for i in $(seq "$kills"); do
-    local at=$(( RANDOM % full_ms ))
+    local at=$(( (RANDOM * 32768 + RANDOM) % full_ms ))
     "$IB" -q build --locked -o "$out" "$work/$name.toml" >/dev/null 2>&1 &
     local pid=$!
     sleep "$(printf '%d.%03d' $((at / 1000)) $((at % 1000)))"
