@@ -51,6 +51,24 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// The seed of the identifiers an artifact invents (filesystem and
+    /// partition UUIDs, volume GUIDs): the file name, the arch and the
+    /// locked package set, so the same lock gives the same identifiers.
+    pub fn identity_seed(&self) -> String {
+        let pkgs: Vec<&str> = self
+            .lock
+            .packages
+            .iter()
+            .map(|p| p.checksum.as_str())
+            .collect();
+        format!(
+            "{}:{}:{}",
+            self.output.filename,
+            self.arch.arch,
+            pkgs.join(",")
+        )
+    }
+
     /// The SBOM of one arch's tree as this output ships it.
     pub fn sbom(&self, tree: &Tree) -> Result<sbom::Document> {
         sbom::from_tree(

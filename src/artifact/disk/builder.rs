@@ -47,17 +47,7 @@ impl Builder for DiskBuilder {
         let sbom = t.sbom(&tree)?;
         // Identifiers are seeded by what the disk holds: same lock, same
         // UUIDs.
-        let seed = format!(
-            "{}:{}:{}",
-            o.filename,
-            a.arch,
-            t.lock
-                .packages
-                .iter()
-                .map(|p| p.checksum.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let seed = t.identity_seed();
         let sde = tree.report.source_date_epoch;
         crate::tarball::clamp_mtimes(&tree.root, sde)?;
         let signer = signer.as_ref().map(|s| crate::secureboot::keys::Signer {

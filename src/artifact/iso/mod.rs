@@ -93,17 +93,7 @@ impl Builder for IsoBuilder {
         let out = self.output_dir.join(&o.filename);
         let sbom = t.sbom(&tree)?;
         let sde = tree.report.source_date_epoch;
-        let seed = format!(
-            "{}:{}:{}",
-            o.filename,
-            a.arch,
-            t.lock
-                .packages
-                .iter()
-                .map(|p| p.checksum.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let seed = t.identity_seed();
         // Boot preparation, then every mtime clamped (what it wrote too).
         let live = prepare_live(&tree.root, sde)?;
 
