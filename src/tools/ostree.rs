@@ -76,22 +76,11 @@ impl Tool {
         match self {
             Tool::Host => ("ostree", args.iter().map(OsString::from).collect()),
             Tool::Image { root, work } => {
-                let mut v: Vec<OsString> = [
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "--pid",
-                    "--fork",
-                    "--kill-child",
-                    "--",
-                    "sh",
-                    "-c",
-                    SETUP,
-                    "image-builder-ostree",
-                ]
-                .iter()
-                .map(OsString::from)
-                .collect();
+                let mut v: Vec<OsString> = super::sandbox::UNSHARE_FLAGS
+                    .iter()
+                    .chain(&["--", "sh", "-c", SETUP, "image-builder-ostree"])
+                    .map(OsString::from)
+                    .collect();
                 v.push(root.as_os_str().to_os_string());
                 v.push(work.as_os_str().to_os_string());
                 v.push("/usr/bin/ostree".into());

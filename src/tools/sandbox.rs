@@ -92,20 +92,21 @@ exec chroot "$r" "$@" < /dev/null
 "#
 );
 
+/// `unshare`'s flags for a chrooted tool: private mounts (nothing reaches
+/// the host), its own PID namespace, killed with its parent.
+pub(super) const UNSHARE_FLAGS: [&str; 6] = [
+    "--mount",
+    "--propagation",
+    "private",
+    "--pid",
+    "--fork",
+    "--kill-child",
+];
+
 /// argv of `unshare` for running `interpreter SCRIPT_PATH` chrooted in
 /// `root` (pure: what runs is decided here and table-tested).
 pub fn argv(root: &Path, network: bool, interpreter: &str) -> Vec<OsString> {
-    let mut v: Vec<OsString> = [
-        "--mount",
-        "--propagation",
-        "private",
-        "--pid",
-        "--fork",
-        "--kill-child",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    let mut v: Vec<OsString> = UNSHARE_FLAGS.iter().map(OsString::from).collect();
     if !network {
         v.push("--net".into());
     }
