@@ -81,17 +81,7 @@ print(" ".join(n for c in pk["chain"] for n in c["include"]))')
 # The directory twin (as bench/disk.sh): the boot packages a disk implies
 # are named, the disk-only settings go, so both install the same set.
 pd=$work/dir.toml
-python3 - "$pq" "$pd" "$pkgs" <<'EOF'
-import re, sys
-t = open(sys.argv[1]).read()
-extra = "".join(f'[[packages]]\nname = "{p}"\n\n' for p in sys.argv[3].split() if not p.startswith("@"))
-t = t.replace("[customizations]\n", extra + "[customizations]\n", 1)
-t = t[: t.index("[[customizations.disk.partitions]]")]
-t = re.sub(r"\[customizations\.kernel\]\n[^\[]*", "", t)
-t = re.sub(r'type = "qcow2"\nsize = "[^"]*"', 'type = "directory"', t)
-t = re.sub(r"\[boot\]\n[^\[#]*", "", t)
-open(sys.argv[2], "w").write(t)
-EOF
+python3 "$here/directory-twin.py" "$pq" "$pd" "$pkgs"
 "$IB" lock -q "$pd"
 count() { python3 -c 'import sys, tomllib; print(len(tomllib.load(open(sys.argv[1], "rb"))["target"][0]["package"]))' "$1"; }
 n_pq=$(count "$work/qcow2.lock")

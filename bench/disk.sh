@@ -83,17 +83,7 @@ print(" ".join(sorted({i for t in p["arches"][0]["outputs"][0]["packages"]["chai
 # boot packages a disk output implies are asked for by name, so both
 # builds install the same set.
 md=$work/dir.toml
-python3 - "$m" "$md" "$pkgs" <<'EOF'
-import re, sys
-t = open(sys.argv[1]).read()
-extra = "".join(f'[[packages]]\nname = "{p}"\n\n' for p in sys.argv[3].split() if not p.startswith("@"))
-t = t.replace("[customizations]\n", extra + "[customizations]\n", 1)
-t = t[: t.index("[[customizations.disk.partitions]]")]
-t = re.sub(r"\[customizations\.kernel\]\n[^\[]*", "", t)
-t = re.sub(r'type = "qcow2"\nsize = "[^"]*"', 'type = "directory"', t)
-t = re.sub(r"\[boot\]\n[^\[#]*", "", t)
-open(sys.argv[2], "w").write(t)
-EOF
+python3 "$here/directory-twin.py" "$m" "$md" "$pkgs"
 "$IB" lock -q "$md"
 count() { python3 -c 'import sys, tomllib; print(len(tomllib.load(open(sys.argv[1], "rb"))["target"][0]["package"]))' "$1"; }
 n_ours=$(count "$work/qcow2.lock")
