@@ -50,6 +50,15 @@ pub fn query_all_args(root: &Path, dbpath: &str, backend: &str) -> Vec<String> {
         .collect::<Vec<_>>()
         .join(&FIELD.to_string())
         + &RECORD.to_string();
+    let mut v = db_args(root, dbpath, backend);
+    v.extend(["-qa".into(), "--queryformat".into(), format]);
+    v
+}
+
+/// rpm's options for the database at `dbpath` (an in-tree path) of
+/// `root`, kept in `backend` (`sqlite`, `bdb`): every rpm run on a tree
+/// starts with these.
+pub fn db_args(root: &Path, dbpath: &str, backend: &str) -> Vec<String> {
     vec![
         "--root".into(),
         root.display().to_string(),
@@ -57,9 +66,6 @@ pub fn query_all_args(root: &Path, dbpath: &str, backend: &str) -> Vec<String> {
         dbpath.into(),
         "--define".into(),
         format!("_db_backend {backend}"),
-        "-qa".into(),
-        "--queryformat".into(),
-        format,
     ]
 }
 

@@ -18,12 +18,5 @@ pub fn rpm_args(root: &Path) -> Vec<String> {
 
 /// The same for a database whose place and backend are known already.
 pub fn args(root: &Path, dbpath: &str, backend: &str) -> Vec<String> {
-    vec![
-        "--root".into(),
-        root.display().to_string(),
-        "--dbpath".into(),
-        dbpath.into(),
-        "--define".into(),
-        format!("_db_backend {backend}"),
-    ]
+    crate::tools::rpm::db_args(root, dbpath, backend)
 }
